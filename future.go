@@ -1,0 +1,156 @@
+package raft
+
+// This file defines the futures raft hands to callers. A future is completed
+// exactly once, by the goroutine that holds it (the main loop, the FSM
+// goroutine or the snapshot goroutine), and read by any number of callers.
+
+import (
+	"io"
+	"sync"
+	"time"
+)
+
+// Future is the pending result of an asynchronous operation.
+type Future interface {
+	// Error blocks until the operation ends and returns its error, nil on
+	// success. It may be called any number of times from any goroutine.
+	Error() error
+}
+
+// IndexFuture is a Future whose operation produced a log entry.
+type IndexFuture interface {
+	Future
+
+	// Index is the log index of the entry. Valid after Error returns nil.
+	Index() uint64
+}
+
+// ApplyFuture is the pending result of Apply, ApplyLog or Barrier.
+type ApplyFuture interface {
+	IndexFuture
+
+	// Response is what the FSM's Apply returned for the entry. Valid after
+	// Error returns nil, and only on the server that accepted the entry.
+	Response() interface{}
+}
+
+// ConfigurationFuture is the pending result of GetConfiguration.
+type ConfigurationFuture interface {
+	IndexFuture
+
+	// Configuration is the latest configuration. Valid after Error returns
+	// nil.
+	Configuration() Configuration
+}
+
+// SnapshotFuture is the pending result of Snapshot.
+type SnapshotFuture interface {
+	Future
+
+	// Open opens the snapshot that was taken. The caller closes the reader.
+	Open() (*SnapshotMeta, io.ReadCloser, error)
+}
+
+// LeadershipTransferFuture is the pending result of a leadership transfer.
+type LeadershipTransferFuture interface {
+	Future
+}
+
+// errorFuture is a future that failed before it started.
+type errorFuture struct{ err error }
+
+func (e errorFuture) Error() error          { return e.err }
+func (e errorFuture) Index() uint64         { return 0 }
+func (e errorFuture) Response() interface{} { return nil }
+
+// future is the completion shared by every future type.
+type future struct {
+	// done is closed by respond, after err is set.
+	done chan struct{}
+	// shutdownCh is raft's shutdown signal: a future whose holder is gone
+	// reports ErrRaftShutdown instead of blocking for ever. Nil for futures
+	// that complete regardless of shutdown.
+	shutdownCh <-chan struct{}
+	once       sync.Once
+	err        error // written once, before done is closed
+}
+
+// init prepares f. Futures are embedded by value, hence init not a constructor.
+func (f *future) init(shutdownCh <-chan struct{}) {
+	f.done = make(chan struct{})
+	f.shutdownCh = shutdownCh
+}
+
+// respond completes f with err. Only the first call has an effect, so
+// competing paths (an ordinary completion and shutdown) need no coordination.
+func (f *future) respond(err error) {
+	f.once.Do(func() {
+		f.err = err
+		close(f.done)
+	})
+}
+
+// Error waits for completion. A completion that raced with shutdown wins.
+func (f *future) Error() error {
+	select {
+	case <-f.done:
+		return f.err
+	case <-f.shutdownCh:
+		select {
+		case <-f.done:
+			return f.err
+		default:
+			return ErrRaftShutdown
+		}
+	}
+}
+
+// completed reports whether respond was called.
+func (f *future) completed() bool {
+	select {
+	case <-f.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// logFuture carries one entry from a caller through the leader's log to the
+// FSM, and back with the FSM's response.
+type logFuture struct {
+	future
+	log      Log
+	response interface{} // set by the FSM goroutine before respond
+	// dispatched is when the leader appended the entry, for commitTime.
+	dispatched time.Time
+}
+
+func (l *logFuture) Index() uint64         { return l.log.Index }
+func (l *logFuture) Response() interface{} { return l.response }
+
+// configurationFuture answers GetConfiguration.
+type configurationFuture struct {
+	future
+	configurations configurations
+}
+
+func (c *configurationFuture) Index() uint64 { return c.configurations.latestIndex }
+func (c *configurationFuture) Configuration() Configuration {
+	return c.configurations.latest
+}
+
+// shutdownFuture waits until every goroutine of raft has ended.
+type shutdownFuture struct {
+	r *Raft // nil when Shutdown was already called
+}
+
+func (s *shutdownFuture) Error() error {
+	if s.r == nil {
+		return nil
+	}
+	s.r.goroutines.Wait()
+	if closer, ok := s.r.trans.(WithClose); ok {
+		closer.Close()
+	}
+	return nil
+}
