@@ -63,6 +63,24 @@ var (
 	ErrPipelineShutdown = errors.New("append pipeline closed")
 )
 
+// Errors of raftkit's own, beyond hashicorp/raft's.
+var (
+	// ErrStorageFailed: the LogStore or StableStore failed a write. The server
+	// no longer acknowledges writes nor votes; restart it once the storage is
+	// sound. The error wraps the store's own error.
+	ErrStorageFailed = errors.New("raft: storage failed")
+
+	// ErrCommandTooLarge: a command is larger than MaxCommandSize.
+	ErrCommandTooLarge = errors.New("raft: command too large")
+
+	// ErrNilCommand: Apply was given a nil command.
+	ErrNilCommand = errors.New("raft: nil command")
+)
+
+// MaxCommandSize is the largest command Apply accepts: a command must fit in
+// one AppendEntries frame of the TCP transport with room to spare.
+const MaxCommandSize = 64 << 20
+
 // SuggestedMaxDataSize is the largest command size raft handles well. Larger
-// commands are accepted up to maxCommandSize but hold up replication.
+// commands are accepted up to MaxCommandSize but hold up replication.
 const SuggestedMaxDataSize = 512 * 1024

@@ -148,9 +148,9 @@ func (s *shutdownFuture) Error() error {
 	if s.r == nil {
 		return nil
 	}
-	s.r.goroutines.Wait()
+	s.r.group.Wait()
 	if closer, ok := s.r.trans.(WithClose); ok {
-		closer.Close()
+		return closer.Close()
 	}
 	return nil
 }

@@ -1,0 +1,16 @@
+//go:build race || raftdebug
+
+package raft
+
+import "fmt"
+
+// assertsEnabled reports whether invariant checks run in this build.
+const assertsEnabled = true
+
+// assert panics with the values that broke an invariant. It is compiled in
+// under the race detector and the raftdebug build tag only.
+func assert(cond bool, msg string, kv ...interface{}) {
+	if !cond {
+		panic(fmt.Sprintf("raft: invariant broken: %s %v", msg, kv))
+	}
+}
