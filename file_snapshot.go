@@ -356,6 +356,9 @@ func (f *FileSnapshotStore) Open(id string) (*SnapshotMeta, io.ReadCloser, error
 		return nil, nil, fmt.Errorf("open snapshot %s: %w", id, err)
 	}
 	fh, err := os.Open(filepath.Join(f.path, id, stateFilePath))
+	if errors.Is(err, fs.ErrNotExist) { // reaped since its meta.json was read
+		return nil, nil, fmt.Errorf("open snapshot %s: %w: %w", id, errSnapshotNotFound, err)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("open snapshot %s: %w", id, err)
 	}
@@ -519,6 +522,17 @@ func (s *FileSnapshotSink) Write(b []byte) (int, error) {
 // if only the final directory sync fails, the complete snapshot stays listed.
 // Closing again, or after Cancel, does nothing.
 func (s *FileSnapshotSink) Close() error {
+	return s.finish(s.closeLocked)
+}
+
+// Cancel discards the snapshot. Cancelling again, or after Close, does
+// nothing.
+func (s *FileSnapshotSink) Cancel() error {
+	return s.finish(s.discardLocked)
+}
+
+// finish ends the sink's life with end, unless it has already ended.
+func (s *FileSnapshotSink) finish(end func() error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.done {
@@ -526,6 +540,10 @@ func (s *FileSnapshotSink) Close() error {
 	}
 	s.done = true
 	defer s.store.untrack(s.meta.ID)
+	return end()
+}
+
+func (s *FileSnapshotSink) closeLocked() error {
 	if err := s.commitLocked(); err != nil {
 		s.store.logger.Error("failed to save snapshot", "snapshot", s.meta.ID, "error", err)
 		return errors.Join(fmt.Errorf("close snapshot %s: %w", s.meta.ID, err), s.discardLocked())
@@ -584,19 +602,6 @@ func (s *FileSnapshotSink) discardLocked() error {
 	return nil
 }
 
-// Cancel discards the snapshot. Cancelling again, or after Close, does
-// nothing.
-func (s *FileSnapshotSink) Cancel() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.done {
-		return nil
-	}
-	s.done = true
-	defer s.store.untrack(s.meta.ID)
-	return s.discardLocked()
-}
-
 // writeMetaFile writes meta to path and syncs it.
 func writeMetaFile(path string, meta *fileSnapshotMeta) error {
 	data, err := encodeSnapshotMeta(meta)
@@ -608,16 +613,22 @@ func writeMetaFile(path string, meta *fileSnapshotMeta) error {
 		return fmt.Errorf("create %s: %w", metaFilePath, err)
 	}
 	_, err = fh.Write(data)
+	if err := syncAndClose(fh, err); err != nil {
+		return fmt.Errorf("write %s: %w", metaFilePath, err)
+	}
+	return nil
+}
+
+// syncAndClose syncs fh unless err (from writing it) is set, closes it, and
+// returns the first error.
+func syncAndClose(fh *os.File, err error) error {
 	if err == nil {
 		err = fh.Sync()
 	}
 	if cerr := fh.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", metaFilePath, err)
-	}
-	return nil
+	return err
 }
 
 // syncDir makes the entries of dir durable. Windows has no such call and
@@ -630,11 +641,7 @@ func syncDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("sync directory %s: %w", dir, err)
 	}
-	err = fh.Sync()
-	if cerr := fh.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := syncAndClose(fh, nil); err != nil {
 		return fmt.Errorf("sync directory %s: %w", dir, err)
 	}
 	return nil

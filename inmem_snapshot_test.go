@@ -36,6 +36,20 @@ func writeTestSnapshot(t testing.TB, s SnapshotStore, index, term uint64, data [
 	return sink.ID()
 }
 
+// createTestSink creates a snapshot at index and term 1 and writes data to
+// it, leaving it open.
+func createTestSink(t testing.TB, s SnapshotStore, index uint64, data []byte) SnapshotSink {
+	t.Helper()
+	sink, err := s.Create(SnapshotVersionMax, index, 1, testSnapshotConfiguration, index-1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sink.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	return sink
+}
+
 // readTestSnapshot opens id and returns its metadata and data.
 func readTestSnapshot(t testing.TB, s SnapshotStore, id string) (*SnapshotMeta, []byte) {
 	t.Helper()
@@ -97,13 +111,7 @@ func testSnapshotStoreContract(t *testing.T, newStore func(t *testing.T) Snapsho
 	})
 	t.Run("visible only after close", func(t *testing.T) {
 		s := newStore(t)
-		sink, err := s.Create(SnapshotVersionMax, 5, 1, testSnapshotConfiguration, 4, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := sink.Write([]byte("pending")); err != nil {
-			t.Fatal(err)
-		}
+		sink := createTestSink(t, s, 5, []byte("pending"))
 		if l, _ := s.List(); len(l) != 0 {
 			t.Fatalf("List before Close = %v", l)
 		}
@@ -128,13 +136,7 @@ func testSnapshotStoreContract(t *testing.T, newStore func(t *testing.T) Snapsho
 	})
 	t.Run("cancel discards", func(t *testing.T) {
 		s := newStore(t)
-		sink, err := s.Create(SnapshotVersionMax, 5, 1, testSnapshotConfiguration, 4, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := sink.Write([]byte("doomed")); err != nil {
-			t.Fatal(err)
-		}
+		sink := createTestSink(t, s, 5, []byte("doomed"))
 		if err := sink.Cancel(); err != nil {
 			t.Fatal(err)
 		}

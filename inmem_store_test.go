@@ -318,19 +318,26 @@ func randomLogOp(rng *rand.Rand, step int, store func([]*Log), del func(min, max
 
 func TestInmemStoreConcurrent(t *testing.T) {
 	s := NewInmemStore()
-	const total = 2000
+	checkConcurrentReads(t, s, 2000, func(i uint64) error {
+		if err := s.StoreLogs(testLogs(i, i+9, 1)); err != nil || i <= 100 {
+			return err
+		}
+		return s.DeleteRange(0, i-100)
+	})
+	checkIndexes(t, s, seq(1892, 2000)) // the last batch stores 1991-2000, then deletes up to 1891
+}
+
+// checkConcurrentReads calls write(i) for i = 1, 11, 21, ... below total from
+// one goroutine while four others read every index: a read must return the
+// entry testLog(i, 1) or ErrLogNotFound.
+func checkConcurrentReads(t *testing.T, s LogStore, total uint64, write func(i uint64) error) {
+	t.Helper()
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for i := uint64(1); i <= total; i += 10 {
-			if err := s.StoreLogs(testLogs(i, i+9, 1)); err != nil {
+			if err := write(i); err != nil {
 				t.Error(err)
 				return
-			}
-			if i > 100 {
-				if err := s.DeleteRange(0, i-100); err != nil {
-					t.Error(err)
-					return
-				}
 			}
 		}
 	})
@@ -351,7 +358,6 @@ func TestInmemStoreConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	checkIndexes(t, s, seq(1892, total)) // the last batch stores 1991-2000, then deletes up to 1891
 }
 
 func BenchmarkInmemStoreStoreLogs(b *testing.B) {
