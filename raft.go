@@ -211,13 +211,13 @@ func applyChCap(c *Config) int {
 
 // start launches the goroutines.
 func (r *Raft) start() {
+	r.logger.Info("starting", "id", r.localID, "address", r.localAddr, "term", r.term,
+		"last-index", r.lastIndex, "commit-index", r.commit)
 	r.trans.SetHeartbeatHandler(r.handleHeartbeatFast)
 	r.setState(Follower)
 	r.goFunc(r.runFSM)
 	r.goFunc(r.runSnapshots)
 	r.goFunc(r.run)
-	r.logger.Info("starting", "id", r.localID, "address", r.localAddr, "term", r.term,
-		"last-index", r.lastIndex, "commit-index", r.commit)
 }
 
 // goFunc runs f on a goroutine that Shutdown waits for.

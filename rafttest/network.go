@@ -1,0 +1,209 @@
+package rafttest
+
+// This file owns the simulated network between the cluster's servers: every
+// server talks through a transport that asks the network, RPC by RPC, whether
+// the message goes through. The network partitions servers, and by a seeded
+// policy drops, delays and duplicates RPCs; duplicates arrive late, so they
+// also reorder.
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/raftkit/raft"
+)
+
+// ErrUnreachable is returned by an RPC to a server the network cuts off.
+var ErrUnreachable = errors.New("rafttest: server unreachable")
+
+// Faults is a policy of network faults, applied to every RPC between two
+// servers that are not partitioned from each other. Zero values mean no
+// fault.
+type Faults struct {
+	// Drop is the probability that an RPC is lost: the caller gets an error
+	// after waiting DropDelay.
+	Drop float64
+	// DropDelay is how long a lost RPC takes to fail.
+	DropDelay time.Duration
+	// MaxDelay delays every RPC by a random duration up to it.
+	MaxDelay time.Duration
+	// Duplicate is the probability that an RPC is delivered a second time,
+	// later (up to MaxDelay + 1ms), its answer discarded.
+	Duplicate float64
+}
+
+// network decides the fate of each RPC.
+type network struct {
+	mu     sync.Mutex
+	rng    *rand.Rand                                         // guarded by mu
+	faults Faults                                             // guarded by mu
+	cut    map[raft.ServerAddress]map[raft.ServerAddress]bool // guarded by mu; cut[a][b]: a cannot reach b
+	wg     sync.WaitGroup                                     // duplicate deliveries in flight
+	closed bool                                               // guarded by mu
+}
+
+func newNetwork(seed uint64) *network {
+	return &network{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), cut: make(map[raft.ServerAddress]map[raft.ServerAddress]bool)}
+}
+
+// setCut makes b unreachable from a (or reachable again).
+func (n *network) setCut(a, b raft.ServerAddress, cut bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cut[a] == nil {
+		n.cut[a] = make(map[raft.ServerAddress]bool)
+	}
+	n.cut[a][b] = cut
+}
+
+// heal removes every partition.
+func (n *network) heal() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	clear(n.cut)
+}
+
+// setFaults replaces the fault policy.
+func (n *network) setFaults(f Faults) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.faults = f
+}
+
+// verdict is the fate of one RPC.
+type verdict struct {
+	drop      bool
+	delay     time.Duration
+	duplicate time.Duration // > 0: deliver again after this long
+}
+
+// judge decides what happens to an RPC from a to b.
+func (n *network) judge(a, b raft.ServerAddress) (verdict, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed || n.cut[a][b] || n.cut[b][a] {
+		return verdict{}, fmt.Errorf("%w: %s from %s", ErrUnreachable, b, a)
+	}
+	f := n.faults
+	var v verdict
+	if f.Drop > 0 && n.rng.Float64() < f.Drop {
+		v.drop = true
+		v.delay = f.DropDelay
+		return v, nil
+	}
+	if f.MaxDelay > 0 {
+		v.delay = time.Duration(n.rng.Int64N(int64(f.MaxDelay)))
+	}
+	if f.Duplicate > 0 && n.rng.Float64() < f.Duplicate {
+		v.duplicate = time.Millisecond + time.Duration(n.rng.Int64N(int64(f.MaxDelay)+1))
+	}
+	return v, nil
+}
+
+// close stops duplicate deliveries and waits for those in flight.
+func (n *network) close() {
+	n.mu.Lock()
+	n.closed = true
+	n.mu.Unlock()
+	n.wg.Wait()
+}
+
+// transport is a server's view of the network: its InmemTransport, with every
+// outgoing RPC judged by the network first.
+type transport struct {
+	*raft.InmemTransport
+	net *network
+}
+
+// Raft's transport must not offer pipelining through the embedded
+// InmemTransport: pipelined requests would bypass the network.
+func (t *transport) AppendEntriesPipeline(id raft.ServerID, target raft.ServerAddress) (raft.AppendPipeline, error) {
+	return nil, raft.ErrPipelineReplicationNotSupported
+}
+
+// send runs one RPC through the network's judgement. call makes the RPC;
+// keep says whether its response goes to the caller (false for a duplicate).
+func (t *transport) send(target raft.ServerAddress, call func(keep bool) error) error {
+	v, err := t.net.judge(t.LocalAddr(), target)
+	if err != nil {
+		return err
+	}
+	if v.delay > 0 {
+		time.Sleep(v.delay)
+	}
+	if v.drop {
+		return fmt.Errorf("rafttest: RPC to %s dropped", target)
+	}
+	if v.duplicate > 0 {
+		t.net.wg.Add(1)
+		go func() {
+			defer t.net.wg.Done()
+			time.Sleep(v.duplicate)
+			if _, err := t.net.judge(t.LocalAddr(), target); err == nil {
+				call(false)
+			}
+		}()
+	}
+	return call(true)
+}
+
+func (t *transport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
+	return t.send(target, func(keep bool) error {
+		var r raft.AppendEntriesResponse
+		err := t.InmemTransport.AppendEntries(id, target, args, &r)
+		if keep {
+			*resp = r
+		}
+		return err
+	})
+}
+
+func (t *transport) RequestVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestVoteRequest, resp *raft.RequestVoteResponse) error {
+	return t.send(target, func(keep bool) error {
+		var r raft.RequestVoteResponse
+		err := t.InmemTransport.RequestVote(id, target, args, &r)
+		if keep {
+			*resp = r
+		}
+		return err
+	})
+}
+
+func (t *transport) RequestPreVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestPreVoteRequest, resp *raft.RequestPreVoteResponse) error {
+	return t.send(target, func(keep bool) error {
+		var r raft.RequestPreVoteResponse
+		err := t.InmemTransport.RequestPreVote(id, target, args, &r)
+		if keep {
+			*resp = r
+		}
+		return err
+	})
+}
+
+func (t *transport) TimeoutNow(id raft.ServerID, target raft.ServerAddress, args *raft.TimeoutNowRequest, resp *raft.TimeoutNowResponse) error {
+	return t.send(target, func(keep bool) error {
+		var r raft.TimeoutNowResponse
+		err := t.InmemTransport.TimeoutNow(id, target, args, &r)
+		if keep {
+			*resp = r
+		}
+		return err
+	})
+}
+
+// InstallSnapshot is never duplicated: its data stream can be read once.
+func (t *transport) InstallSnapshot(id raft.ServerID, target raft.ServerAddress, args *raft.InstallSnapshotRequest, resp *raft.InstallSnapshotResponse, data io.Reader) error {
+	v, err := t.net.judge(t.LocalAddr(), target)
+	if err != nil {
+		return err
+	}
+	if v.drop {
+		time.Sleep(v.delay)
+		return fmt.Errorf("rafttest: snapshot to %s dropped", target)
+	}
+	return t.InmemTransport.InstallSnapshot(id, target, args, resp, data)
+}
