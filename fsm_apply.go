@@ -191,6 +191,7 @@ func (f *fsmRunner) load(first uint64, n int, futures []*logFuture) (int, error)
 func (f *fsmRunner) applyBatch() {
 	start := time.Now()
 	responses := f.applyToFSM()
+	var dispatched time.Time
 	for i, e := range f.batch {
 		if e.Type == LogConfiguration {
 			f.noteConfiguration(e)
@@ -198,8 +199,11 @@ func (f *fsmRunner) applyBatch() {
 		if fu := f.futs[i]; fu != nil {
 			fu.response = responses[i]
 			fu.respond(nil)
-			metrics.MeasureSince([]string{"raft", "commitTime"}, fu.dispatched)
+			dispatched = fu.dispatched
 		}
+	}
+	if !dispatched.IsZero() {
+		metrics.MeasureSince([]string{"raft", "commitTime"}, dispatched)
 	}
 	last := f.batch[len(f.batch)-1]
 	f.st.index, f.st.term = last.Index, last.Term

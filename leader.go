@@ -31,10 +31,14 @@ type leaderState struct {
 	// progress is signalled (cap 1) when a match index, the durable index,
 	// or a verification round moved. Written by replicators and the writer.
 	progress chan struct{}
-	// newerTerm receives a newer term seen by a replicator (cap 1).
-	newerTerm chan uint64
+	// events carries what happens off the main loop: timers firing, a newer
+	// term seen by a replicator, a TimeoutNow sent.
+	events chan leaderEvent
+	// done is closed when this term of leadership ends: late events are
+	// dropped rather than block their sender.
+	done chan struct{}
 
-	lease <-chan time.Time
+	lease *time.Timer
 
 	verify   verifyState
 	transfer *transferState
@@ -45,13 +49,71 @@ type leaderState struct {
 	matchBuf    []uint64     // reused by updateCommit
 }
 
+// leaderEvent is something that happened to the leader off the main loop.
+type leaderEvent struct {
+	kind     leaderEventKind
+	term     uint64         // evNewerTerm: the term seen
+	err      error          // evTransferSent: the outcome of TimeoutNow
+	transfer *transferState // evTransfer*: the transfer it belongs to
+}
+
+type leaderEventKind int
+
+const (
+	evNewerTerm       leaderEventKind = iota // a peer answered with a newer term
+	evLease                                  // time to check the lease
+	evTransferSent                           // the TimeoutNow RPC returned
+	evTransferTimeout                        // the transfer ran out of time
+	evStagingTick                            // time to check the staging servers
+)
+
+// post delivers an event to the main loop, unless this term of leadership
+// has ended. Any goroutine may call it.
+func (l *leaderState) post(ev leaderEvent) {
+	select {
+	case l.events <- ev:
+	case <-l.done:
+	}
+}
+
+// after posts ev once d has passed.
+func (l *leaderState) after(d time.Duration, ev leaderEvent) *time.Timer {
+	return time.AfterFunc(d, func() { l.post(ev) })
+}
+
+// handleLeaderEvent reacts to an event on the main loop.
+func (r *Raft) handleLeaderEvent(ev leaderEvent) {
+	l := r.lead
+	switch ev.kind {
+	case evNewerTerm:
+		r.handleNewerTerm(ev.term)
+	case evLease:
+		r.checkLease()
+	case evTransferSent:
+		if l.transfer == ev.transfer {
+			r.finishTransfer(ev.err)
+		}
+	case evTransferTimeout:
+		if l.transfer == ev.transfer {
+			r.transferTimedOut()
+		}
+	case evStagingTick:
+		r.checkStaging()
+	}
+}
+
 // runLeader runs the leader role until the role changes.
 func (r *Raft) runLeader() {
 	r.logger.Info("entering leader state", "leader", r)
 	metrics.IncrCounter([]string{"raft", "state", "leader"}, 1)
 	r.startLeading()
 	defer func() {
-		if r.lead != nil {
+		if r.lead == nil {
+			return
+		}
+		if r.isShutdown() {
+			r.stopLeading(ErrRaftShutdown)
+		} else {
 			r.stopLeading(ErrLeadershipLost)
 		}
 	}()
@@ -68,16 +130,8 @@ func (r *Raft) runLeader() {
 			r.handleRequest(req)
 		case <-l.progress:
 			r.onProgress()
-		case term := <-l.newerTerm:
-			r.handleNewerTerm(term)
-		case <-l.lease:
-			r.checkLease()
-		case err := <-l.transferDone():
-			r.finishTransfer(err)
-		case <-l.transferTimeout():
-			r.transferTimedOut()
-		case <-l.stagingTick():
-			r.checkStaging()
+		case ev := <-l.events:
+			r.handleLeaderEvent(ev)
 		case <-r.shutdownCh:
 			return
 		}
@@ -91,7 +145,8 @@ func (r *Raft) startLeading() {
 	l := &leaderState{
 		replicators: make(map[ServerID]*replicator),
 		progress:    make(chan struct{}, 1),
-		newerTerm:   make(chan uint64, 1),
+		events:      make(chan leaderEvent, 16),
+		done:        make(chan struct{}),
 	}
 	r.lead = l
 	r.setLeader(r.localAddr, r.localID)
@@ -101,7 +156,7 @@ func (r *Raft) startLeading() {
 	r.dispatch([]*logFuture{noop})
 	l.termStart = noop.log.Index
 	r.syncReplicators()
-	l.lease = time.After(r.config().LeaderLeaseTimeout)
+	l.lease = l.after(r.config().LeaderLeaseTimeout, leaderEvent{kind: evLease})
 	r.notifyLeadership(true)
 }
 
@@ -111,6 +166,9 @@ func (r *Raft) startLeading() {
 func (r *Raft) stopLeading(err error) {
 	l := r.lead
 	r.lead = nil
+	r.watchMatch.Store(false)
+	close(l.done)
+	l.lease.Stop()
 	r.logger.Info("stepping down as leader", "term", r.term, "reason", err)
 	for _, p := range l.replicators {
 		p.stop()
@@ -245,10 +303,10 @@ func (r *Raft) updateCommit() {
 	clear(l.inflight[rest:])
 	l.inflight = l.inflight[:rest]
 	metrics.AddSample([]string{"raft", "commitNumLogs"}, float32(len(committed)))
+	// Followers learn the new commit index with the next entries, or within
+	// CommitTimeout when no entries follow: telling them at once would
+	// double the messages of a lightly loaded cluster.
 	r.commitTo(commit, committed)
-	for _, p := range l.replicators {
-		p.notify() // followers learn the new commit index
-	}
 	r.afterCommit()
 }
 
@@ -300,7 +358,7 @@ func (r *Raft) checkLease() {
 	if next > lease {
 		next = lease
 	}
-	l.lease = time.After(next)
+	l.lease = l.after(next, leaderEvent{kind: evLease})
 }
 
 // emitContact reports how long ago a peer was heard from.

@@ -91,9 +91,8 @@ type transferFuture struct {
 type transferState struct {
 	f       *transferFuture
 	target  Server
-	sent    bool             // TimeoutNow was sent successfully
-	done    chan error       // cap 1: the outcome of the TimeoutNow RPC
-	timeout <-chan time.Time // the whole transfer must end within ElectionTimeout
+	sent    bool        // TimeoutNow was sent
+	timeout *time.Timer // the whole transfer must end within ElectionTimeout
 }
 
 // Errors of leadership transfers.
@@ -102,22 +101,6 @@ var (
 	errTransferTimeout  = errors.New("raft: leadership transfer timed out")
 	errTransferSelf     = errors.New("raft: cannot transfer leadership to itself")
 )
-
-// transferDone is the channel of the TimeoutNow outcome, nil when idle.
-func (l *leaderState) transferDone() <-chan error {
-	if l.transfer == nil {
-		return nil
-	}
-	return l.transfer.done
-}
-
-// transferTimeout fires when the transfer in progress ran out of time.
-func (l *leaderState) transferTimeout() <-chan time.Time {
-	if l.transfer == nil {
-		return nil
-	}
-	return l.transfer.timeout
-}
 
 // startTransfer begins a leadership transfer: no new entries are accepted,
 // the target is brought up to date, then told to start an election at once.
@@ -133,8 +116,10 @@ func (r *Raft) startTransfer(f *transferFuture) {
 		return
 	}
 	r.logger.Info("starting leadership transfer", "to", target.ID, "address", target.Address)
-	l.transfer = &transferState{f: f, target: target, done: make(chan error, 1),
-		timeout: time.After(r.config().ElectionTimeout)}
+	t := &transferState{f: f, target: target}
+	t.timeout = l.after(r.config().ElectionTimeout, leaderEvent{kind: evTransferTimeout, transfer: t})
+	l.transfer = t
+	r.updateWatch()
 	r.checkTransfer()
 }
 
@@ -188,10 +173,10 @@ func (r *Raft) checkTransfer() {
 		return
 	}
 	t.sent = true
-	target, done := t.target, t.done
 	req := &TimeoutNowRequest{RPCHeader: r.header()}
 	r.goFunc(func() {
-		done <- r.trans.TimeoutNow(target.ID, target.Address, req, new(TimeoutNowResponse))
+		err := r.trans.TimeoutNow(t.target.ID, t.target.Address, req, new(TimeoutNowResponse))
+		l.post(leaderEvent{kind: evTransferSent, err: err, transfer: t})
 	})
 }
 
@@ -216,6 +201,8 @@ func (r *Raft) endTransfer(l *leaderState, err error) {
 		return
 	}
 	l.transfer = nil
+	t.timeout.Stop()
+	r.updateWatch()
 	if r.lead == nil && t.sent {
 		err = nil // deposed by the target's election: the transfer worked
 	}
@@ -223,4 +210,11 @@ func (r *Raft) endTransfer(l *leaderState, err error) {
 		r.logger.Warn("leadership transfer failed", "to", t.target.ID, "error", err)
 	}
 	t.f.respond(err)
+}
+
+// updateWatch tells replicators whether the main loop follows their
+// progress closely.
+func (r *Raft) updateWatch() {
+	l := r.lead
+	r.watchMatch.Store(l != nil && (l.transfer != nil || len(l.changes.staging) > 0))
 }

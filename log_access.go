@@ -191,6 +191,9 @@ func (w *logWriter) write(batch []*Log, commit uint64) {
 			r.durableIndex.Store(last)
 			r.tail.evict(last)
 			metrics.AddSample([]string{"raft", "leader", "dispatchNumLogs"}, float32(len(batch)))
+			if last <= r.pubCommit.Load() {
+				return // followers committed it already: nothing for the main loop
+			}
 		}
 	}
 	select {

@@ -46,7 +46,7 @@ type changeState struct {
 	inflight      *configChangeFuture   // appended, not yet committed
 	inflightIndex uint64
 	staging       map[ServerID]*stagingState
-	tick          <-chan time.Time // checks staging servers while any exist
+	tick          *time.Timer // checks staging servers while any exist
 }
 
 // stagingState follows a new voter's catch-up in rounds: a round ends when
@@ -60,9 +60,6 @@ type stagingState struct {
 	lastMatch    uint64
 	lastProgress time.Time
 }
-
-// stagingTick is the channel of the next staging check, nil when idle.
-func (l *leaderState) stagingTick() <-chan time.Time { return l.changes.tick }
 
 // requestChange queues a membership change and starts it when it can.
 func (r *Raft) requestChange(f *configChangeFuture) {
@@ -155,6 +152,7 @@ func (r *Raft) beginStaging(f *configChangeFuture) {
 	}
 	now := time.Now()
 	c.staging[f.req.serverID] = &stagingState{f: f, roundTarget: r.lastIndex, roundStart: now, lastProgress: now}
+	r.updateWatch()
 	r.checkStaging()
 }
 
@@ -163,8 +161,12 @@ func (r *Raft) beginStaging(f *configChangeFuture) {
 func (r *Raft) checkStaging() {
 	l := r.lead
 	c := &l.changes
-	if len(c.staging) == 0 {
+	if c.tick != nil {
+		c.tick.Stop()
 		c.tick = nil
+	}
+	if len(c.staging) == 0 {
+		r.updateWatch()
 		return
 	}
 	now := time.Now()
@@ -193,10 +195,10 @@ func (r *Raft) checkStaging() {
 				errCatchUpFailed, id, now.Sub(st.lastProgress).Round(time.Millisecond)))
 		}
 	}
-	c.tick = nil
 	if len(c.staging) > 0 {
-		c.tick = time.After(et / 2)
+		c.tick = l.after(et/2, leaderEvent{kind: evStagingTick})
 	}
+	r.updateWatch()
 }
 
 // promote queues the promotion of a caught-up staging server, ahead of any
@@ -240,6 +242,9 @@ func (r *Raft) failChanges(l *leaderState, err error) {
 	}
 	for _, st := range c.staging {
 		st.f.respond(err)
+	}
+	if c.tick != nil {
+		c.tick.Stop()
 	}
 	l.changes = changeState{}
 }

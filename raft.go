@@ -63,6 +63,10 @@ type Raft struct {
 	// durableIndex is the highest index known to be in the LogStore.
 	// Invariant: durableIndex <= lastIndex.
 	durableIndex atomic.Uint64
+	// watchMatch asks replicators to report every match, not only those
+	// that can move the commit index: set while a leadership transfer or a
+	// new voter's catch-up follows a peer's progress.
+	watchMatch atomic.Bool
 	// storageErr is the first failure of the log or stable store. Once set
 	// the server acknowledges no write, grants no vote and does not lead.
 	storageErr atomic.Pointer[error]

@@ -10,7 +10,7 @@ package raft
 // Both goroutines live as long as one term of leadership (or until the peer
 // leaves the configuration). They read the log through the tail and the
 // LogStore and report to the main loop only through the atomics below and the
-// leader's progress and newerTerm channels.
+// leader's progress and events channels.
 
 import (
 	"errors"
@@ -45,7 +45,7 @@ type replicator struct {
 	stopCh   chan struct{}          // closed by stop
 	stopOnce sync.Once
 	progress chan<- struct{} // the leader's progress channel
-	newer    chan<- uint64   // the leader's newerTerm channel
+	leader   *leaderState    // for posting events only
 	round    *atomic.Uint64  // the leader's latest VerifyLeader round
 
 	// Published to the main loop.
@@ -77,7 +77,7 @@ func (r *Raft) startReplicator(s Server) *replicator {
 		hbKick:   make(chan struct{}, 1),
 		stopCh:   make(chan struct{}),
 		progress: l.progress,
-		newer:    l.newerTerm,
+		leader:   l,
 		round:    &l.verify.round,
 	}
 	p.peer.Store(&s)
@@ -130,10 +130,7 @@ func (p *replicator) sawTerm(term uint64) bool {
 	if term <= p.term {
 		return false
 	}
-	select {
-	case p.newer <- term:
-	default:
-	}
+	p.leader.post(leaderEvent{kind: evNewerTerm, term: term})
 	p.stop()
 	return true
 }
@@ -244,7 +241,11 @@ func (p *replicator) acknowledged(req *AppendEntriesRequest) {
 	if last > p.match.Load() {
 		p.match.Store(last)
 	}
-	p.signal()
+	// Wake the main loop only when the match can move the commit index, or
+	// when it follows this peer's progress (a transfer, a catch-up).
+	if last > p.r.pubCommit.Load() || p.r.watchMatch.Load() {
+		p.signal()
+	}
 }
 
 // buildAppend builds the AppendEntries request that sends entries from next.
