@@ -38,11 +38,11 @@ func edgeTimes() []time.Time {
 		{},
 		time.Unix(0, 0),
 		time.Unix(1, 0).UTC(),
-		time.Unix(1<<32-1, 0).UTC(),        // 4-byte timestamp
-		time.Unix(1<<32, 0).UTC(),          // 8-byte timestamp
-		time.Unix(1<<34-1, 999999999),      // last 8-byte timestamp
-		time.Unix(1<<34, 0).UTC(),          // 12-byte timestamp
-		time.Unix(-1, 5).UTC(),             // before 1970: 12 bytes
+		time.Unix(1<<32-1, 0).UTC(),   // 4-byte timestamp
+		time.Unix(1<<32, 0).UTC(),     // 8-byte timestamp
+		time.Unix(1<<34-1, 999999999), // last 8-byte timestamp
+		time.Unix(1<<34, 0).UTC(),     // 12-byte timestamp
+		time.Unix(-1, 5).UTC(),        // before 1970: 12 bytes
 		time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC),
 		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
 		time.Date(2024, 3, 1, 12, 0, 0, 123, time.FixedZone("IST", 5*3600+1800)),

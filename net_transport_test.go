@@ -346,7 +346,9 @@ func TestNetworkTransportCloseEndsEverything(t *testing.T) {
 		t.Fatalf("pipelined request: %v", err)
 	}
 	voteErr := make(chan error, 1)
-	go func() { voteErr <- client.RequestVote("f", server.LocalAddr(), &RequestVoteRequest{}, &RequestVoteResponse{}) }()
+	go func() {
+		voteErr <- client.RequestVote("f", server.LocalAddr(), &RequestVoteRequest{}, &RequestVoteResponse{})
+	}()
 	waitFor(t, "connections on both sides", func() bool { return serving(server) == 2 })
 
 	if err := server.Close(); err != nil {
