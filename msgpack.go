@@ -355,9 +355,13 @@ type mpDecoder struct {
 	off int
 }
 
+// errTruncated: a value ends past the end of the frame. A sentinel (not
+// built per call) keeps next and take small enough to inline.
+var errTruncated = fmt.Errorf("%w: truncated", errMsgpackInvalid)
+
 func (d *mpDecoder) next() (byte, error) {
 	if d.off >= len(d.b) {
-		return 0, fmt.Errorf("%w: truncated", errMsgpackInvalid)
+		return 0, errTruncated
 	}
 	c := d.b[d.off]
 	d.off++
@@ -366,7 +370,7 @@ func (d *mpDecoder) next() (byte, error) {
 
 func (d *mpDecoder) take(n int) ([]byte, error) {
 	if n < 0 || n > len(d.b)-d.off {
-		return nil, fmt.Errorf("%w: truncated", errMsgpackInvalid)
+		return nil, errTruncated
 	}
 	s := d.b[d.off : d.off+n : d.off+n]
 	d.off += n
@@ -474,6 +478,10 @@ func (d *mpDecoder) raw() (v []byte, first byte, err error) {
 	}
 	if c == mpNil {
 		return nil, c, nil
+	}
+	if c>>5 == 0xa0>>5 { // fixed-size string, the common case
+		v, err = d.take(int(c & 0x1f))
+		return v, c, err
 	}
 	kind, width, n := mpHead(c)
 	if kind != mpRaw {

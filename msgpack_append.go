@@ -47,25 +47,44 @@ import (
 	"fmt"
 )
 
-// Keys with their msgpack raw header in front (all shorter than 32 bytes).
+// The field names, and the keys as written: each name behind its msgpack
+// raw header (all are shorter than 32 bytes: one header byte, 0xa0|len).
 const (
-	keyAddr              = "\xa4Addr"
-	keyEntries           = "\xa7Entries"
-	keyID                = "\xa2ID"
-	keyLeader            = "\xa6Leader"
-	keyLeaderCommitIndex = "\xb1LeaderCommitIndex"
-	keyPrevLogEntry      = "\xacPrevLogEntry"
-	keyPrevLogTerm       = "\xabPrevLogTerm"
-	keyProtocolVersion   = "\xafProtocolVersion"
-	keyTerm              = "\xa4Term"
-	keyAppendedAt        = "\xaaAppendedAt"
-	keyData              = "\xa4Data"
-	keyExtensions        = "\xaaExtensions"
-	keyIndex             = "\xa5Index"
-	keyType              = "\xa4Type"
-	keyLastLog           = "\xa7LastLog"
-	keyNoRetryBackoff    = "\xaeNoRetryBackoff"
-	keySuccess           = "\xa7Success"
+	nameAddr              = "Addr"
+	nameEntries           = "Entries"
+	nameID                = "ID"
+	nameLeader            = "Leader"
+	nameLeaderCommitIndex = "LeaderCommitIndex"
+	namePrevLogEntry      = "PrevLogEntry"
+	namePrevLogTerm       = "PrevLogTerm"
+	nameProtocolVersion   = "ProtocolVersion"
+	nameTerm              = "Term"
+	nameAppendedAt        = "AppendedAt"
+	nameData              = "Data"
+	nameExtensions        = "Extensions"
+	nameIndex             = "Index"
+	nameType              = "Type"
+	nameLastLog           = "LastLog"
+	nameNoRetryBackoff    = "NoRetryBackoff"
+	nameSuccess           = "Success"
+
+	keyAddr              = "\xa4" + nameAddr
+	keyEntries           = "\xa7" + nameEntries
+	keyID                = "\xa2" + nameID
+	keyLeader            = "\xa6" + nameLeader
+	keyLeaderCommitIndex = "\xb1" + nameLeaderCommitIndex
+	keyPrevLogEntry      = "\xac" + namePrevLogEntry
+	keyPrevLogTerm       = "\xab" + namePrevLogTerm
+	keyProtocolVersion   = "\xaf" + nameProtocolVersion
+	keyTerm              = "\xa4" + nameTerm
+	keyAppendedAt        = "\xaa" + nameAppendedAt
+	keyData              = "\xa4" + nameData
+	keyExtensions        = "\xaa" + nameExtensions
+	keyIndex             = "\xa5" + nameIndex
+	keyType              = "\xa4" + nameType
+	keyLastLog           = "\xa7" + nameLastLog
+	keyNoRetryBackoff    = "\xae" + nameNoRetryBackoff
+	keySuccess           = "\xa7" + nameSuccess
 )
 
 // appendAppendEntriesRequest appends req as go-msgpack encodes it, times in
@@ -150,25 +169,25 @@ func decodeAppendEntriesRequest(frame []byte, req *AppendEntriesRequest) error {
 // still point into the frame.
 func decodeRequestField(d *mpDecoder, key string, req *AppendEntriesRequest) (err error) {
 	switch key {
-	case keyAddr[1:]:
+	case nameAddr:
 		req.Addr, _, err = d.raw()
-	case keyEntries[1:]:
+	case nameEntries:
 		req.Entries, err = decodeEntries(d)
-	case keyID[1:]:
+	case nameID:
 		req.ID, _, err = d.raw()
-	case keyLeader[1:]:
+	case nameLeader:
 		req.Leader, _, err = d.raw()
-	case keyLeaderCommitIndex[1:]:
+	case nameLeaderCommitIndex:
 		req.LeaderCommitIndex, err = d.uint(64)
-	case keyPrevLogEntry[1:]:
+	case namePrevLogEntry:
 		req.PrevLogEntry, err = d.uint(64)
-	case keyPrevLogTerm[1:]:
+	case namePrevLogTerm:
 		req.PrevLogTerm, err = d.uint(64)
-	case keyProtocolVersion[1:]:
+	case nameProtocolVersion:
 		var v int64
 		v, err = d.int()
 		req.ProtocolVersion = ProtocolVersion(v)
-	case keyTerm[1:]:
+	case nameTerm:
 		req.Term, err = d.uint(64)
 	default:
 		err = d.skip()
@@ -211,17 +230,17 @@ func decodeLog(d *mpDecoder, l *Log) error {
 			break
 		}
 		switch string(key) {
-		case keyAppendedAt[1:]:
+		case nameAppendedAt:
 			l.AppendedAt, err = d.time()
-		case keyData[1:]:
+		case nameData:
 			l.Data, _, err = d.raw()
-		case keyExtensions[1:]:
+		case nameExtensions:
 			l.Extensions, _, err = d.raw()
-		case keyIndex[1:]:
+		case nameIndex:
 			l.Index, err = d.uint(64)
-		case keyTerm[1:]:
+		case nameTerm:
 			l.Term, err = d.uint(64)
-		case keyType[1:]:
+		case nameType:
 			var v uint64
 			v, err = d.uint(8)
 			l.Type = LogType(v)
@@ -288,21 +307,21 @@ func decodeAppendEntriesResponse(frame []byte, resp *AppendEntriesResponse) erro
 // decodeResponseField decodes the value of key into resp.
 func decodeResponseField(d *mpDecoder, key string, resp *AppendEntriesResponse) (err error) {
 	switch key {
-	case keyAddr[1:]:
+	case nameAddr:
 		resp.Addr, _, err = d.raw()
-	case keyID[1:]:
+	case nameID:
 		resp.ID, _, err = d.raw()
-	case keyLastLog[1:]:
+	case nameLastLog:
 		resp.LastLog, err = d.uint(64)
-	case keyNoRetryBackoff[1:]:
+	case nameNoRetryBackoff:
 		resp.NoRetryBackoff, err = d.bool()
-	case keyProtocolVersion[1:]:
+	case nameProtocolVersion:
 		var v int64
 		v, err = d.int()
 		resp.ProtocolVersion = ProtocolVersion(v)
-	case keySuccess[1:]:
+	case nameSuccess:
 		resp.Success, err = d.bool()
-	case keyTerm[1:]:
+	case nameTerm:
 		resp.Term, err = d.uint(64)
 	default:
 		err = d.skip()
