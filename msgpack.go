@@ -276,13 +276,19 @@ func appendInt(b []byte, v int64) []byte {
 // appendRawHeader writes the header of a raw value of n bytes (old spec: no
 // str8).
 func appendRawHeader(b []byte, n int) []byte {
+	return appendHeader(b, n, 32, 0xa0, mpStr16, mpStr32)
+}
+
+// appendHeader writes a length or count n: fixBase|n in one byte when n <
+// fixLimit, else the 16 or 32-bit form.
+func appendHeader(b []byte, n, fixLimit int, fixBase, b16, b32 byte) []byte {
 	switch {
-	case n < 32:
-		return append(b, 0xa0|byte(n))
+	case n < fixLimit:
+		return append(b, fixBase|byte(n))
 	case n <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(b, mpStr16), uint16(n))
+		return binary.BigEndian.AppendUint16(append(b, b16), uint16(n))
 	}
-	return binary.BigEndian.AppendUint32(append(b, mpStr32), uint32(n))
+	return binary.BigEndian.AppendUint32(append(b, b32), uint32(n))
 }
 
 // appendBytes writes a []byte field: nil is msgpack nil, anything else a raw.
@@ -300,13 +306,7 @@ func appendString(b []byte, s string) []byte {
 
 // appendArrayHeader writes the header of an array of n values.
 func appendArrayHeader(b []byte, n int) []byte {
-	switch {
-	case n < 16:
-		return append(b, 0x90|byte(n))
-	case n <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(b, mpArr16), uint16(n))
-	}
-	return binary.BigEndian.AppendUint32(append(b, mpArr32), uint32(n))
+	return appendHeader(b, n, 16, 0x90, mpArr16, mpArr32)
 }
 
 // errTimeNotEncodable: time.Time.MarshalBinary refused the value (a zone
@@ -375,6 +375,19 @@ func (d *mpDecoder) take(n int) ([]byte, error) {
 	s := d.b[d.off : d.off+n : d.off+n]
 	d.off += n
 	return s, nil
+}
+
+// length reads the big-endian length or count of width bytes that follows
+// a first byte; with width 0 the first byte held it, as n.
+func (d *mpDecoder) length(width, n int) (int, error) {
+	if width == 0 {
+		return n, nil
+	}
+	p, err := d.take(width)
+	if err != nil {
+		return 0, err
+	}
+	return bigEndian(p), nil
 }
 
 // maybeNil consumes a nil and reports whether there was one.
@@ -487,12 +500,8 @@ func (d *mpDecoder) raw() (v []byte, first byte, err error) {
 	if kind != mpRaw {
 		return nil, c, fmt.Errorf("%w: byte 0x%02x where a string belongs", errMsgpackInvalid, c)
 	}
-	if width > 0 {
-		p, err := d.take(width)
-		if err != nil {
-			return nil, c, err
-		}
-		n = bigEndian(p)
+	if n, err = d.length(width, n); err != nil {
+		return nil, c, err
 	}
 	v, err = d.take(n)
 	return v, c, err
@@ -512,12 +521,8 @@ func (d *mpDecoder) container(want mpKind) (int, error) {
 	if kind != want {
 		return 0, fmt.Errorf("%w: byte 0x%02x where a container belongs", errMsgpackInvalid, c)
 	}
-	if width > 0 {
-		p, err := d.take(width)
-		if err != nil {
-			return 0, err
-		}
-		n = bigEndian(p)
+	if n, err = d.length(width, n); err != nil {
+		return 0, err
 	}
 	// Every element takes at least one byte: a count beyond the bytes left
 	// is a lie, refused before anyone sizes an allocation by it.
@@ -536,12 +541,8 @@ func (d *mpDecoder) skip() error {
 			return err
 		}
 		kind, width, n := mpHead(c)
-		if width > 0 {
-			p, err := d.take(width)
-			if err != nil {
-				return err
-			}
-			n = bigEndian(p)
+		if n, err = d.length(width, n); err != nil {
+			return err
 		}
 		switch kind {
 		case mpInvalid:

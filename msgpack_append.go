@@ -147,28 +147,35 @@ func appendAppendEntriesResponse(b []byte, resp *AppendEntriesResponse) []byte {
 // which it resets first. See the file comment for who owns the bytes.
 func decodeAppendEntriesRequest(frame []byte, req *AppendEntriesRequest) error {
 	*req = AppendEntriesRequest{}
-	d := mpDecoder{b: frame}
-	n, err := d.container(mpMap)
-	for i := 0; i < n && err == nil; i++ {
-		var key []byte
-		if key, _, err = d.raw(); err == nil {
-			err = decodeRequestField(&d, string(key), req)
-		}
-	}
+	err := decodeMap(frame, func(d *mpDecoder, key []byte) error { return decodeRequestField(d, key, req) })
 	if err != nil {
 		return fmt.Errorf("decode AppendEntriesRequest: %w", err)
-	}
-	if d.off != len(frame) {
-		return fmt.Errorf("decode AppendEntriesRequest: %w: %d trailing bytes", errMsgpackInvalid, len(frame)-d.off)
 	}
 	ownRequestBytes(req)
 	return nil
 }
 
+// decodeMap decodes frame, exactly one msgpack map (or nil), handing each
+// key to field, which decodes the value that follows.
+func decodeMap(frame []byte, field func(d *mpDecoder, key []byte) error) error {
+	d := mpDecoder{b: frame}
+	n, err := d.container(mpMap)
+	for i := 0; i < n && err == nil; i++ {
+		var key []byte
+		if key, _, err = d.raw(); err == nil {
+			err = field(&d, key)
+		}
+	}
+	if err == nil && d.off != len(frame) {
+		err = fmt.Errorf("%w: %d trailing bytes", errMsgpackInvalid, len(frame)-d.off)
+	}
+	return err
+}
+
 // decodeRequestField decodes the value of key into req. The raw fields
 // still point into the frame.
-func decodeRequestField(d *mpDecoder, key string, req *AppendEntriesRequest) (err error) {
-	switch key {
+func decodeRequestField(d *mpDecoder, key []byte, req *AppendEntriesRequest) (err error) {
+	switch string(key) {
 	case nameAddr:
 		req.Addr, _, err = d.raw()
 	case nameEntries:
@@ -285,17 +292,7 @@ func (a *arena) own(b []byte) []byte {
 // which it resets first. The header's bytes get their own allocation.
 func decodeAppendEntriesResponse(frame []byte, resp *AppendEntriesResponse) error {
 	*resp = AppendEntriesResponse{}
-	d := mpDecoder{b: frame}
-	n, err := d.container(mpMap)
-	for i := 0; i < n && err == nil; i++ {
-		var key []byte
-		if key, _, err = d.raw(); err == nil {
-			err = decodeResponseField(&d, string(key), resp)
-		}
-	}
-	if err == nil && d.off != len(frame) {
-		err = fmt.Errorf("%w: %d trailing bytes", errMsgpackInvalid, len(frame)-d.off)
-	}
+	err := decodeMap(frame, func(d *mpDecoder, key []byte) error { return decodeResponseField(d, key, resp) })
 	if err != nil {
 		return fmt.Errorf("decode AppendEntriesResponse: %w", err)
 	}
@@ -305,8 +302,8 @@ func decodeAppendEntriesResponse(frame []byte, resp *AppendEntriesResponse) erro
 }
 
 // decodeResponseField decodes the value of key into resp.
-func decodeResponseField(d *mpDecoder, key string, resp *AppendEntriesResponse) (err error) {
-	switch key {
+func decodeResponseField(d *mpDecoder, key []byte, resp *AppendEntriesResponse) (err error) {
+	switch string(key) {
 	case nameAddr:
 		resp.Addr, _, err = d.raw()
 	case nameID:

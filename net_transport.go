@@ -149,6 +149,19 @@ type StreamLayer interface {
 //
 // Every method is safe for concurrent use. Close ends every goroutine the
 // transport started and every connection it holds.
+//
+// What the receiving side hands to raft:
+//   - Each RPC on Consumer (or, for heartbeats, to the SetHeartbeatHandler
+//     function) must be answered exactly once with RPC.Respond; the
+//     connection reads nothing else until then.
+//   - An InstallSnapshot RPC carries RPC.Reader, which yields exactly the
+//     request's Size bytes and then io.EOF, or io.ErrUnexpectedEOF (or a
+//     deadline error) if the peer's stream ends or stalls sooner: such a
+//     snapshot is incomplete and must be discarded. Read it before Respond
+//     and never after; there is nothing to close: the transport owns and
+//     closes the connection after writing the response.
+//   - Decoded messages own their bytes: raft may keep entries and their Data
+//     (see msgpack_append.go).
 type NetworkTransport struct {
 	// TimeoutScale is the snapshot size granted one Timeout (see
 	// DefaultTimeoutScale). It may be changed before the transport is used.

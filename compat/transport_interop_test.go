@@ -157,16 +157,7 @@ func serveHashicorp(hc *hraft.NetworkTransport, x exchange, heartbeat bool) erro
 	}
 	select {
 	case rpc := <-hc.Consumer():
-		var data []byte
-		if rpc.Reader != nil {
-			data, _ = io.ReadAll(rpc.Reader)
-		}
-		var err error
-		if x.errText != "" {
-			err = errors.New(x.errText)
-		}
-		rpc.Respond(toHashicorp(x.resp), err)
-		return checkRequest(toRaftkit(rpc.Command), data, x)
+		return answer(x, toRaftkit(rpc.Command), rpc.Reader, func(resp any, err error) { rpc.Respond(toHashicorp(resp), err) })
 	case <-time.After(5 * time.Second):
 		return errors.New("no RPC reached the hashicorp server")
 	}
@@ -179,19 +170,25 @@ func serveRaftkit(rk *raft.NetworkTransport, x exchange, heartbeat bool) error {
 	}
 	select {
 	case rpc := <-rk.Consumer():
-		var data []byte
-		if rpc.Reader != nil {
-			data, _ = io.ReadAll(rpc.Reader)
-		}
-		var err error
-		if x.errText != "" {
-			err = errors.New(x.errText)
-		}
-		rpc.Respond(x.resp, err)
-		return checkRequest(rpc.Command, data, x)
+		return answer(x, rpc.Command, rpc.Reader, rpc.Respond)
 	case <-time.After(5 * time.Second):
 		return errors.New("no RPC reached the raftkit server")
 	}
+}
+
+// answer reads the snapshot if any, responds with x's answer, and checks
+// the request (in raftkit types) against x.req.
+func answer(x exchange, command any, reader io.Reader, respond func(any, error)) error {
+	var data []byte
+	if reader != nil {
+		data, _ = io.ReadAll(reader)
+	}
+	var err error
+	if x.errText != "" {
+		err = errors.New(x.errText)
+	}
+	respond(x.resp, err)
+	return checkRequest(command, data, x)
 }
 
 // checkRequest compares what a server received with what was sent.
