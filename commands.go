@@ -200,3 +200,17 @@ type TimeoutNowResponse struct {
 
 // GetRPCHeader returns the response's RPCHeader.
 func (r *TimeoutNowResponse) GetRPCHeader() RPCHeader { return r.RPCHeader }
+
+// isHeartbeat reports whether req has the shape of a heartbeat (wire.md):
+// only the header, Term and the leader's address (possibly empty, as
+// hashicorp/raft checks for nil only). Transports hand such
+// requests to the heartbeat handler.
+func isHeartbeat(req *AppendEntriesRequest) bool {
+	leader := req.Addr
+	if len(leader) == 0 {
+		leader = req.Leader
+	}
+	return req.Term != 0 && leader != nil &&
+		req.PrevLogEntry == 0 && req.PrevLogTerm == 0 &&
+		len(req.Entries) == 0 && req.LeaderCommitIndex == 0
+}

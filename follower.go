@@ -89,12 +89,6 @@ func (r *Raft) senderOf(h RPCHeader, legacyAddr []byte) (ServerID, ServerAddress
 	return ServerID(h.ID), r.trans.DecodePeer(legacyAddr)
 }
 
-// isHeartbeat reports whether req has the heartbeat shape of wire.md.
-func isHeartbeat(req *AppendEntriesRequest) bool {
-	return req.Term != 0 && len(req.Entries) == 0 && req.PrevLogEntry == 0 &&
-		req.PrevLogTerm == 0 && req.LeaderCommitIndex == 0
-}
-
 // handleHeartbeatFast is the transport's heartbeat handler. It answers a
 // heartbeat from the leader this follower already follows, in its current
 // term, on the transport's goroutine: the heartbeat then never waits behind a

@@ -372,22 +372,10 @@ func (i *InmemTransport) heartbeatHandlerFor(cmd any) *func(RPC) {
 	if fn == nil {
 		return nil
 	}
-	if req, ok := cmd.(*AppendEntriesRequest); ok && isInmemHeartbeat(req) {
+	if req, ok := cmd.(*AppendEntriesRequest); ok && isHeartbeat(req) {
 		return fn
 	}
 	return nil
-}
-
-// isInmemHeartbeat reports whether req has the shape of a heartbeat
-// (wire.md): only the header, a Term and the leader's address.
-func isInmemHeartbeat(req *AppendEntriesRequest) bool {
-	leader := req.Addr
-	if len(leader) == 0 {
-		leader = req.Leader
-	}
-	return req.Term != 0 && len(leader) != 0 &&
-		req.PrevLogEntry == 0 && req.PrevLogTerm == 0 &&
-		len(req.Entries) == 0 && req.LeaderCommitIndex == 0
 }
 
 // inmemClosed reports whether ch, a shutdown channel, is closed.
