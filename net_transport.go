@@ -38,6 +38,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -405,7 +406,11 @@ func (n *NetworkTransport) conn(id ServerID, target ServerAddress) (*netConn, er
 		return c, nil
 	}
 	n.mu.Unlock()
+	return n.dial(target)
+}
 
+// dial opens a new connection to target.
+func (n *NetworkTransport) dial(target ServerAddress) (*netConn, error) {
 	conn, err := n.stream.Dial(target, n.timeout)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", target, err)
@@ -482,6 +487,12 @@ func (n *NetworkTransport) genericRPC(id ServerID, target ServerAddress, rpcType
 	if err != nil {
 		return err
 	}
+	return n.exchange(c, rpcType, args, resp)
+}
+
+// exchange sends one request on c and reads its response; c returns to the
+// pool if it can be used again.
+func (n *NetworkTransport) exchange(c *netConn, rpcType uint8, args, resp any) error {
 	c.setDeadline(n.timeout)
 	if err := c.send(rpcType, args); err != nil {
 		n.release(c)
@@ -508,9 +519,32 @@ func (n *NetworkTransport) RequestVote(id ServerID, target ServerAddress, args *
 }
 
 // RequestPreVote sends one RequestPreVote. A server of an older version that
-// does not know it closes the connection: the call then fails.
+// does not know it closes the connection without answering: the error then
+// wraps errPeerUnsupported, and the candidate counts that server's pre-vote
+// as granted (its real vote decides). Because a pooled connection may also
+// have been closed by a peer that restarted, an unanswered request is asked
+// again once on a new connection before the peer is judged.
 func (n *NetworkTransport) RequestPreVote(id ServerID, target ServerAddress, args *RequestPreVoteRequest, resp *RequestPreVoteResponse) error {
-	return n.genericRPC(id, target, rpcRequestPreVote, args, resp)
+	err := n.genericRPC(id, target, rpcRequestPreVote, args, resp)
+	if !closedWithoutAnswer(err) {
+		return err
+	}
+	c, derr := n.dial(n.addressFor(id, target))
+	if derr != nil {
+		return err
+	}
+	err = n.exchange(c, rpcRequestPreVote, args, resp)
+	if closedWithoutAnswer(err) {
+		return fmt.Errorf("%w: %w", errPeerUnsupported, err)
+	}
+	return err
+}
+
+// closedWithoutAnswer reports whether err says that the peer closed the
+// connection instead of answering.
+func closedWithoutAnswer(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // TimeoutNow sends one TimeoutNow.
