@@ -2,9 +2,6 @@
 
 package raft
 
-// assertsEnabled reports whether invariant checks run in this build.
-const assertsEnabled = false
-
 // assert checks an invariant; this build (neither -race nor the raftdebug
 // tag) compiles the checks out.
 func assert(cond bool, msg string, kv ...interface{}) {}

@@ -4,9 +4,6 @@ package raft
 
 import "fmt"
 
-// assertsEnabled reports whether invariant checks run in this build.
-const assertsEnabled = true
-
 // assert panics with the values that broke an invariant. It is compiled in
 // under the race detector and the raftdebug build tag only.
 func assert(cond bool, msg string, kv ...interface{}) {

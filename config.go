@@ -117,10 +117,6 @@ type Config struct {
 	// index recorded by the log store into the FSM before it returns. The
 	// log store must be a CommitTrackingLogStore.
 	RestoreCommittedLogs bool
-
-	// skipStartup is set by the offline helpers (GetConfiguration) that need
-	// a Raft's recovery but not its goroutines.
-	skipStartup bool
 }
 
 // ReloadableConfig is the subset of Config that ReloadConfig can change on a

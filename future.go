@@ -105,16 +105,6 @@ func (f *future) Error() error {
 	}
 }
 
-// completed reports whether respond was called.
-func (f *future) completed() bool {
-	select {
-	case <-f.done:
-		return true
-	default:
-		return false
-	}
-}
-
 // logFuture carries one entry from a caller through the leader's log to the
 // FSM, and back with the FSM's response.
 type logFuture struct {

@@ -3,6 +3,8 @@ package raft
 import (
 	"fmt"
 	"time"
+
+	metrics "github.com/armon/go-metrics"
 )
 
 // LogType describes the kind of a log entry. The numeric values are part of the
@@ -125,7 +127,8 @@ type CommitTrackingLogStore interface {
 	GetCommitIndex() (uint64, error)
 }
 
-// oldestLogAge returns the age of the first entry of the store, for metrics.
+// oldestLogAge returns the age of the first entry of the store, for the
+// raft.oldestLogAge gauge.
 func oldestLogAge(s LogStore) (time.Duration, error) {
 	first, err := s.FirstIndex()
 	if err != nil || first == 0 {
@@ -139,4 +142,14 @@ func oldestLogAge(s LogStore) (time.Duration, error) {
 		return 0, nil
 	}
 	return time.Since(l.AppendedAt), nil
+}
+
+// emitOldestLogAge sets the raft.oldestLogAge gauge, in milliseconds.
+func (r *Raft) emitOldestLogAge() {
+	age, err := oldestLogAge(r.logs)
+	if err != nil {
+		r.logger.Warn("failed to read the oldest log entry", "error", err)
+		return
+	}
+	metrics.SetGauge([]string{"raft", "oldestLogAge"}, float32(age.Milliseconds()))
 }

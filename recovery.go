@@ -25,6 +25,7 @@ func (r *Raft) recover() error {
 	if err := r.recoverLog(); err != nil {
 		return err
 	}
+	r.emitOldestLogAge()
 	if r.RestoreCommittedLogs {
 		return r.replayCommitted()
 	}

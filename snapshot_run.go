@@ -150,6 +150,7 @@ func (r *Raft) compactLogs(index uint64) error {
 		return fmt.Errorf("raft: compact log [%d, %d]: %w", first, upTo, err)
 	}
 	r.logger.Info("compacting logs", "from", first, "to", upTo)
+	r.emitOldestLogAge()
 	return nil
 }
 
