@@ -42,6 +42,12 @@ type Options struct {
 	NoBootstrap bool
 	// Seed drives the network's fault policy (default 1).
 	Seed uint64
+	// Pipeline lets the servers pipeline AppendEntries. A pipeline's
+	// requests are subject to partitions and drops, not to delays or
+	// duplicates.
+	Pipeline bool
+	// Hook sees every RPC (see RPCHook).
+	Hook RPCHook
 	// Logger receives the servers' logs (default: off, or the test's log
 	// with RAFTTEST_LOG=1 ... see LogLevel).
 	Logger hclog.Logger
@@ -102,6 +108,7 @@ func New(t testing.TB, opts Options) *Cluster {
 		opts.Logger = hclog.NewNullLogger()
 	}
 	c := &Cluster{t: t, opts: opts, net: newNetwork(opts.Seed)}
+	c.net.hook = opts.Hook
 	for i := 0; i < opts.Servers; i++ {
 		c.nodes = append(c.nodes, c.newNode(raft.ServerID(fmt.Sprintf("server%d", i))))
 	}
@@ -127,7 +134,7 @@ func New(t testing.TB, opts Options) *Cluster {
 func (c *Cluster) newNode(id raft.ServerID) *Node {
 	addr, inmem := raft.NewInmemTransport(raft.ServerAddress(id))
 	return &Node{ID: id, Addr: addr, Store: NewStore(), Snaps: raft.NewInmemSnapshotStore(), c: c,
-		trans: &transport{InmemTransport: inmem, net: c.net}}
+		trans: &transport{InmemTransport: inmem, net: c.net, pipeline: c.opts.Pipeline}}
 }
 
 // connectAll wires every server's transport to every other.
@@ -215,7 +222,7 @@ func (c *Cluster) Stop(n *Node) {
 		// Shutdown closed the transport: give the server a fresh one at
 		// the same address for its next start.
 		_, inmem := raft.NewInmemTransport(n.Addr)
-		n.trans = &transport{InmemTransport: inmem, net: c.net}
+		n.trans = &transport{InmemTransport: inmem, net: c.net, pipeline: c.opts.Pipeline}
 		c.connectAll()
 	}
 }

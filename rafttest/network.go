@@ -36,8 +36,14 @@ type Faults struct {
 	Duplicate float64
 }
 
+// RPCHook sees every RPC after it completed: the sender, the target, the
+// request and response (pointers to raft's RPC types) and the error. Tests
+// use it to count or check messages. It runs on the sender's goroutine.
+type RPCHook func(from, to raft.ServerAddress, req, resp interface{}, err error)
+
 // network decides the fate of each RPC.
 type network struct {
+	hook   RPCHook // set before the servers start; nil for none
 	mu     sync.Mutex
 	rng    *rand.Rand                                         // guarded by mu
 	faults Faults                                             // guarded by mu
@@ -116,13 +122,57 @@ func (n *network) close() {
 // outgoing RPC judged by the network first.
 type transport struct {
 	*raft.InmemTransport
-	net *network
+	net      *network
+	pipeline bool // offer AppendEntries pipelines
 }
 
-// Raft's transport must not offer pipelining through the embedded
-// InmemTransport: pipelined requests would bypass the network.
+// AppendEntriesPipeline opens a pipeline whose requests the network judges
+// as they are sent (a partition or a drop fails the request, which ends the
+// pipeline; delays and duplicates do not apply), when the cluster offers
+// pipelines.
 func (t *transport) AppendEntriesPipeline(id raft.ServerID, target raft.ServerAddress) (raft.AppendPipeline, error) {
-	return nil, raft.ErrPipelineReplicationNotSupported
+	if !t.pipeline {
+		return nil, raft.ErrPipelineReplicationNotSupported
+	}
+	if _, err := t.net.judge(t.LocalAddr(), target); err != nil {
+		return nil, err
+	}
+	p, err := t.InmemTransport.AppendEntriesPipeline(id, target)
+	if err != nil {
+		return nil, err
+	}
+	return &pipeline{AppendPipeline: p, t: t, target: target}, nil
+}
+
+// pipeline is a pipeline whose requests the network judges.
+type pipeline struct {
+	raft.AppendPipeline
+	t      *transport
+	target raft.ServerAddress
+}
+
+func (p *pipeline) AppendEntries(args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) (raft.AppendFuture, error) {
+	v, err := p.t.net.judge(p.t.LocalAddr(), p.target)
+	if err == nil && v.drop {
+		err = fmt.Errorf("rafttest: pipelined RPC to %s dropped", p.target)
+	}
+	if err != nil {
+		p.t.net.observe(p.t.LocalAddr(), p.target, args, resp, err)
+		return nil, err
+	}
+	f, err := p.AppendPipeline.AppendEntries(args, resp)
+	if err == nil {
+		// The hook sees the request when it is sent; its response comes later.
+		p.t.net.observe(p.t.LocalAddr(), p.target, args, nil, nil)
+	}
+	return f, err
+}
+
+// observe calls the hook, if any.
+func (n *network) observe(from, to raft.ServerAddress, req, resp interface{}, err error) {
+	if n.hook != nil {
+		n.hook(from, to, req, resp, err)
+	}
 }
 
 // send runs one RPC through the network's judgement. call makes the RPC;
@@ -130,13 +180,16 @@ func (t *transport) AppendEntriesPipeline(id raft.ServerID, target raft.ServerAd
 func (t *transport) send(target raft.ServerAddress, call func(keep bool) error) error {
 	v, err := t.net.judge(t.LocalAddr(), target)
 	if err != nil {
+		t.net.observe(t.LocalAddr(), target, nil, nil, err)
 		return err
 	}
 	if v.delay > 0 {
 		time.Sleep(v.delay)
 	}
 	if v.drop {
-		return fmt.Errorf("rafttest: RPC to %s dropped", target)
+		err := fmt.Errorf("rafttest: RPC to %s dropped", target)
+		t.net.observe(t.LocalAddr(), target, nil, nil, err)
+		return err
 	}
 	if v.duplicate > 0 {
 		t.net.wg.Add(1)
@@ -157,6 +210,7 @@ func (t *transport) AppendEntries(id raft.ServerID, target raft.ServerAddress, a
 		err := t.InmemTransport.AppendEntries(id, target, args, &r)
 		if keep {
 			*resp = r
+			t.net.observe(t.LocalAddr(), target, args, resp, err)
 		}
 		return err
 	})
@@ -168,6 +222,7 @@ func (t *transport) RequestVote(id raft.ServerID, target raft.ServerAddress, arg
 		err := t.InmemTransport.RequestVote(id, target, args, &r)
 		if keep {
 			*resp = r
+			t.net.observe(t.LocalAddr(), target, args, resp, err)
 		}
 		return err
 	})
@@ -179,6 +234,7 @@ func (t *transport) RequestPreVote(id raft.ServerID, target raft.ServerAddress, 
 		err := t.InmemTransport.RequestPreVote(id, target, args, &r)
 		if keep {
 			*resp = r
+			t.net.observe(t.LocalAddr(), target, args, resp, err)
 		}
 		return err
 	})
@@ -190,6 +246,7 @@ func (t *transport) TimeoutNow(id raft.ServerID, target raft.ServerAddress, args
 		err := t.InmemTransport.TimeoutNow(id, target, args, &r)
 		if keep {
 			*resp = r
+			t.net.observe(t.LocalAddr(), target, args, resp, err)
 		}
 		return err
 	})
@@ -205,5 +262,7 @@ func (t *transport) InstallSnapshot(id raft.ServerID, target raft.ServerAddress,
 		time.Sleep(v.delay)
 		return fmt.Errorf("rafttest: snapshot to %s dropped", target)
 	}
-	return t.InmemTransport.InstallSnapshot(id, target, args, resp, data)
+	err = t.InmemTransport.InstallSnapshot(id, target, args, resp, data)
+	t.net.observe(t.LocalAddr(), target, args, resp, err)
+	return err
 }

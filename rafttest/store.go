@@ -7,6 +7,7 @@ package rafttest
 import (
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/raftkit/raft"
 )
@@ -19,8 +20,10 @@ var ErrInjected = errors.New("rafttest: injected storage failure")
 type Store struct {
 	*raft.InmemStore
 
-	mu   sync.Mutex
-	fail bool // guarded by mu
+	mu     sync.Mutex
+	fail   bool          // guarded by mu
+	delay  time.Duration // guarded by mu
+	writes int           // guarded by mu: StoreLogs calls that succeeded
 }
 
 // NewStore returns an empty store.
@@ -34,6 +37,20 @@ func (s *Store) FailWrites(fail bool) {
 	s.fail = fail
 }
 
+// SetWriteDelay makes every later StoreLogs take d (a slow disk).
+func (s *Store) SetWriteDelay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delay = d
+}
+
+// LogWrites returns the number of StoreLogs calls that succeeded.
+func (s *Store) LogWrites() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writes
+}
+
 func (s *Store) failing() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -45,10 +62,22 @@ func (s *Store) StoreLog(l *raft.Log) error { return s.StoreLogs([]*raft.Log{l})
 
 // StoreLogs stores entries unless writes fail.
 func (s *Store) StoreLogs(ls []*raft.Log) error {
-	if s.failing() {
+	s.mu.Lock()
+	fail, delay := s.fail, s.delay
+	s.mu.Unlock()
+	if delay > 0 {
+		time.Sleep(delay)
+	}
+	if fail {
 		return ErrInjected
 	}
-	return s.InmemStore.StoreLogs(ls)
+	if err := s.InmemStore.StoreLogs(ls); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.writes++
+	s.mu.Unlock()
+	return nil
 }
 
 // DeleteRange deletes entries unless writes fail.
