@@ -5,6 +5,7 @@ package raft_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -55,6 +56,24 @@ func mustLeader(t *testing.T, c *rafttest.Cluster) *rafttest.Node {
 		t.Fatal(err)
 	}
 	return l
+}
+
+// mustNewLeader waits for a leader other than old.
+func mustNewLeader(t *testing.T, c *rafttest.Cluster, old *rafttest.Node) *rafttest.Node {
+	t.Helper()
+	var leader *rafttest.Node
+	if err := c.Eventually(wait, func() error {
+		for _, n := range c.Nodes() {
+			if r := n.Raft(); n != old && r != nil && r.State() == raft.Leader {
+				leader = n
+				return nil
+			}
+		}
+		return errors.New("no new leader")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return leader
 }
 
 // mustApply applies n commands through the leader, named prefix-i.

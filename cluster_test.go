@@ -53,18 +53,7 @@ func TestReelectionAfterLeaderCutOff(t *testing.T) {
 		mustApply(t, c, "before", 5)
 		oldTerm := old.Raft().CurrentTerm()
 		c.Isolate(old)
-		var leader *rafttest.Node
-		if err := c.Eventually(wait, func() error {
-			for _, n := range others(c, old) {
-				if n.Raft().State() == raft.Leader {
-					leader = n
-					return nil
-				}
-			}
-			return errors.New("no new leader")
-		}); err != nil {
-			t.Fatal(err)
-		}
+		leader := mustNewLeader(t, c, old)
 		if leader.Raft().CurrentTerm() <= oldTerm {
 			t.Fatalf("new leader in term %d, old one was in %d", leader.Raft().CurrentTerm(), oldTerm)
 		}
