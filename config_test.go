@@ -138,3 +138,37 @@ func (nopSnapshot) Persist(sink SnapshotSink) error { return sink.Close() }
 func (nopSnapshot) Release()                        {}
 
 type nopSnapshot struct{}
+
+// noPreVote is a transport without the pre-vote capability.
+type noPreVote struct{ Transport }
+
+func TestPreVoteFollowsConfigAndTransport(t *testing.T) {
+	cases := []struct {
+		name     string
+		disabled bool
+		wrap     bool
+		want     bool
+	}{
+		{"on by default", false, false, true},
+		{"PreVoteDisabled", true, false, false},
+		{"transport without pre-vote", false, true, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			conf := DefaultConfig()
+			conf.LocalID = "a"
+			conf.LogLevel = "off"
+			conf.PreVoteDisabled = c.disabled
+			_, inmem := NewInmemTransport("")
+			defer inmem.Close()
+			var trans Transport = inmem
+			if c.wrap {
+				trans = noPreVote{inmem}
+			}
+			store := NewInmemStore()
+			r, err := newRaft(conf, &countFSM{}, store, store, NewInmemSnapshotStore(), trans)
+			require.NoError(t, err)
+			require.Equal(t, c.want, r.preVote != nil)
+		})
+	}
+}
