@@ -48,8 +48,8 @@ type Options struct {
 	Pipeline bool
 	// Hook sees every RPC (see RPCHook).
 	Hook RPCHook
-	// Logger receives the servers' logs (default: off, or the test's log
-	// with RAFTTEST_LOG=1 ... see LogLevel).
+	// Logger receives the servers' logs, each named after its server
+	// (default: none).
 	Logger hclog.Logger
 }
 
@@ -84,17 +84,31 @@ func (n *Node) FSM() raft.FSM {
 
 // Cluster is a set of servers in one process.
 type Cluster struct {
-	t     testing.TB
+	t     testing.TB // nil when started by Start
 	opts  Options
 	net   *network
 	nodes []*Node
 }
 
-// New starts a cluster. It bootstraps every server with the same
-// configuration unless opts.NoBootstrap. It fails the test on error; Close
-// is registered with t.Cleanup too, so a test may omit it outside synctest.
+// New starts a cluster for a test. It bootstraps every server with the same
+// configuration unless opts.NoBootstrap. It fails the test on error, and so
+// do the cluster's methods (Stop, Restart, AddNode). Close is registered with
+// t.Cleanup too, so a test may omit it outside synctest.
 func New(t testing.TB, opts Options) *Cluster {
 	t.Helper()
+	c, err := start(t, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// Start starts a cluster outside a test (an example, a benchmark, a tool):
+// errors are returned, and the caller must Close the cluster.
+func Start(opts Options) (*Cluster, error) { return start(nil, opts) }
+
+func start(t testing.TB, opts Options) (*Cluster, error) {
 	if opts.Servers == 0 {
 		opts.Servers = 3
 	}
@@ -117,17 +131,27 @@ func New(t testing.TB, opts Options) *Cluster {
 		conf := c.Configuration()
 		for _, n := range c.nodes {
 			if err := raft.BootstrapCluster(c.config(n.ID), n.Store, n.Store, n.Snaps, n.trans, conf); err != nil {
-				t.Fatalf("rafttest: bootstrap %s: %v", n.ID, err)
+				c.Close()
+				return nil, fmt.Errorf("rafttest: bootstrap %s: %w", n.ID, err)
 			}
 		}
 	}
 	for _, n := range c.nodes {
 		if err := c.start(n); err != nil {
-			t.Fatalf("rafttest: start %s: %v", n.ID, err)
+			c.Close()
+			return nil, fmt.Errorf("rafttest: start %s: %w", n.ID, err)
 		}
 	}
-	t.Cleanup(c.Close)
-	return c
+	return c, nil
+}
+
+// failed reports err to the test, if the cluster has one, and returns it.
+func (c *Cluster) failed(err error) error {
+	if err != nil && c.t != nil {
+		c.t.Helper()
+		c.t.Fatal(err)
+	}
+	return err
 }
 
 // newNode creates a server's stores and transport.
@@ -205,51 +229,55 @@ func (c *Cluster) Node(id raft.ServerID) *Node {
 
 // AddNode creates a server that is not in the configuration and starts it
 // with empty stores, ready to be added with AddVoter or AddNonvoter.
-func (c *Cluster) AddNode(id raft.ServerID) *Node {
-	c.t.Helper()
+func (c *Cluster) AddNode(id raft.ServerID) (*Node, error) {
 	n := c.newNode(id)
 	c.nodes = append(c.nodes, n)
 	c.connectAll()
 	if err := c.start(n); err != nil {
-		c.t.Fatalf("rafttest: start %s: %v", id, err)
+		return nil, c.failed(fmt.Errorf("rafttest: start %s: %w", id, err))
 	}
-	return n
+	return n, nil
 }
 
 // Stop shuts a server down; its stores survive and Restart runs it again.
-func (c *Cluster) Stop(n *Node) {
-	if c.shutdown(n) {
+func (c *Cluster) Stop(n *Node) error {
+	running, err := c.shutdown(n)
+	if running {
 		// Shutdown closed the transport: give the server a fresh one at
 		// the same address for its next start.
 		_, inmem := raft.NewInmemTransport(n.Addr)
 		n.trans = &transport{InmemTransport: inmem, net: c.net, pipeline: c.opts.Pipeline}
 		c.connectAll()
 	}
+	return c.failed(err)
 }
 
 // shutdown shuts a running server down and reports whether it was running.
-func (c *Cluster) shutdown(n *Node) bool {
+func (c *Cluster) shutdown(n *Node) (bool, error) {
 	r := n.Raft()
 	if r == nil {
-		return false
+		return false, nil
 	}
-	if err := r.Shutdown().Error(); err != nil {
-		c.t.Errorf("rafttest: shutdown %s: %v", n.ID, err)
-	}
+	err := r.Shutdown().Error()
 	n.mu.Lock()
 	n.raft = nil
 	n.mu.Unlock()
-	return true
+	if err != nil {
+		return true, fmt.Errorf("rafttest: shutdown %s: %w", n.ID, err)
+	}
+	return true, nil
 }
 
 // Restart stops a server (if running) and starts it again over its stores,
 // with a fresh FSM.
-func (c *Cluster) Restart(n *Node) {
-	c.t.Helper()
-	c.Stop(n)
-	if err := c.start(n); err != nil {
-		c.t.Fatalf("rafttest: restart %s: %v", n.ID, err)
+func (c *Cluster) Restart(n *Node) error {
+	if err := c.Stop(n); err != nil {
+		return err
 	}
+	if err := c.start(n); err != nil {
+		return c.failed(fmt.Errorf("rafttest: restart %s: %w", n.ID, err))
+	}
+	return nil
 }
 
 // Leader waits up to timeout for a server to be leader and returns it.
@@ -418,7 +446,7 @@ func (b *bufferSink) Close() error  { return nil }
 // called more than once.
 func (c *Cluster) Close() {
 	for _, n := range c.nodes {
-		c.shutdown(n)
+		c.shutdown(n) // a failure to shut down is the test's to see, not Close's
 		n.trans.Close()
 	}
 	c.net.close()
