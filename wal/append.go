@@ -119,6 +119,7 @@ func (w *WAL) writeBatchLocked(reqs []*request) error {
 		return err
 	}
 	w.commitDurable.Store(max(w.commitDurable.Load(), commit))
+	w.spares.maybePrepare(tail)
 	return nil
 }
 

@@ -55,9 +55,9 @@ func (osFS) OpenFile(name string, flag int, perm os.FileMode) (file, error) {
 	return osFile{f}, nil
 }
 
-func (osFS) Rename(oldName, newName string) error        { return os.Rename(oldName, newName) }
-func (osFS) Remove(name string) error                    { return os.Remove(name) }
-func (osFS) ReadDir(name string) ([]os.DirEntry, error)  { return os.ReadDir(name) }
+func (osFS) Rename(oldName, newName string) error         { return os.Rename(oldName, newName) }
+func (osFS) Remove(name string) error                     { return os.Remove(name) }
+func (osFS) ReadDir(name string) ([]os.DirEntry, error)   { return os.ReadDir(name) }
 func (osFS) MkdirAll(name string, perm os.FileMode) error { return os.MkdirAll(name, perm) }
 
 func (osFS) SyncDir(name string) error {

@@ -5,7 +5,9 @@ package wal
 // segment by writing its header with the first batch and renaming it. One
 // spare is prepared in the background ahead of need (by writing zeros, so
 // that syncs of the new segment flush data only); when none is ready, a roll
-// reserves one inline with fallocate, which is fast.
+// reserves one inline with fallocate, which is fast. Preparation starts when
+// the tail segment is half full, so a WAL that is seldom written never
+// writes a spare it does not need.
 
 import (
 	"fmt"
@@ -33,10 +35,11 @@ type spares struct {
 
 func (sp *spares) init(w *WAL) { sp.w = w }
 
-// maybePrepare starts preparing a spare in the background if none is.
-func (sp *spares) maybePrepare() {
+// maybePrepare starts preparing a spare in the background if none is and
+// the tail segment s (nil if none) is at least half full.
+func (sp *spares) maybePrepare(tail *segment) {
 	w := sp.w
-	if sp.pending != nil || w.closed.Load() {
+	if sp.pending != nil || w.closed.Load() || (tail != nil && tail.end < tail.size/2) {
 		return
 	}
 	s := sp.newSpare(w.opts.segmentSize)
@@ -63,7 +66,6 @@ func (sp *spares) take(size int64) (*spare, error) {
 		case <-s.done:
 			sp.pending = nil
 			if s.err == nil && s.size >= size {
-				sp.maybePrepare()
 				return s, nil
 			}
 			sp.discard(s)
@@ -76,7 +78,6 @@ func (sp *spares) take(size int64) (*spare, error) {
 		return nil, err
 	}
 	s.f = f
-	sp.maybePrepare()
 	return s, nil
 }
 
@@ -108,6 +109,11 @@ func (w *WAL) makeSpareFile(path string, size int64, zero bool, stop <-chan stru
 	err = f.Allocate(0, size)
 	if err == nil && zero {
 		err = zeroFill(f, 0, size, stop)
+	}
+	select {
+	case <-stop:
+		err = ErrClosed // closing: a sync of the zeros would only delay Close
+	default:
 	}
 	if err == nil && w.opts.sync {
 		err = f.Sync()
