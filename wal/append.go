@@ -107,7 +107,7 @@ func (w *WAL) writeBatchLocked(reqs []*request) error {
 	if int64(size) > maxSegmentBytes-segHeaderSize {
 		return fmt.Errorf("raft: wal batch of %d bytes exceeds the largest segment", size)
 	}
-	commit := w.commitStaged.Load()
+	commit := max(w.commitStaged.Load(), w.commitDurable.Load())
 	tail := w.tailLocked()
 	var err error
 	if tail == nil || tail.end+int64(size) > tail.size {

@@ -78,13 +78,20 @@ func (w *WAL) deleteHeadLocked(newFirst uint64) error {
 }
 
 // truncateTailLocked deletes the entries from min on; first < min <= last.
-// Later segments go first (newest first, then a directory sync), then the
-// segment holding min is cut with ftruncate, which is atomic. A crash
+// The head file first takes the commit index that the cut records may
+// carry. Later segments go next (newest first, each followed by a directory
+// sync), then the segment holding min is cut with ftruncate, which is
+// atomic. A crash
 // leaves the old log without some suffix: still a prefix of it.
 func (w *WAL) truncateTailLocked(min uint64) error {
 	k := len(w.segs) - 1
 	for w.segs[k].first > min {
 		k--
+	}
+	// The records being cut may carry the latest durable commit index.
+	h := head{first: w.headFirst, commit: w.commitDurable.Load()}
+	if err := w.writeHeadLocked(h); err != nil {
+		return err
 	}
 	s := w.segs[k]
 	whole := min == s.first // then k > 0, since min > first
