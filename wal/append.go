@@ -45,6 +45,12 @@ func (w *WAL) StoreLogs(logs []*raft.Log) error {
 	if err := w.enqueue(req); err != nil {
 		return err
 	}
+	return w.await(req)
+}
+
+// await returns once req is written, by this caller or by the leader of
+// the group it joined.
+func (w *WAL) await(req *request) error {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
 	if !req.done {
