@@ -69,7 +69,7 @@ func TestWriteFaults(t *testing.T) {
 func testWriteFault(t *testing.T, hook func(string, string) error, errno error) {
 	dir := t.TempDir()
 	fs := &faultFS{}
-	opts := []Option{withFS(fs), WithSegmentSize(4 << 10), WithZeroFill(false)}
+	opts := []Option{withFS(fs), WithSegmentSize(16 << 10), WithZeroFill(false)}
 	w := mustOpen(t, dir, opts...)
 	mustStore(t, w, entries(1, 4, 1, 100))
 	w.Close() // reopen so that the tail segment is opened by its .seg name
@@ -77,7 +77,7 @@ func testWriteFault(t *testing.T, hook func(string, string) error, errno error) 
 	fs.setHook(hook)
 	var err error
 	next := uint64(5)
-	for ; err == nil && next < 200; next += 4 { // until the fault hits
+	for ; err == nil && next < 400; next += 4 { // until the fault hits
 		err = w.StoreLogs(entries(next, next+3, 1, 100))
 	}
 	acked := next - 5 // every entry before the failed call

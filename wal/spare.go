@@ -5,9 +5,10 @@ package wal
 // segment by writing its header with the first batch and renaming it. One
 // spare is prepared in the background ahead of need (by writing zeros, so
 // that syncs of the new segment flush data only); when none is ready, a roll
-// reserves one inline with fallocate, which is fast. Preparation starts when
-// the tail segment is half full, so a WAL that is seldom written never
-// writes a spare it does not need.
+// reserves a quarter-size one inline with fallocate, which is fast, so that
+// the zero-filled spare takes over soon. Preparation starts on Open when the
+// log has no segment, and otherwise when the tail segment is half full, so a
+// WAL that is seldom written never writes a spare it does not need.
 
 import (
 	"fmt"
@@ -64,15 +65,20 @@ func (sp *spares) take(size int64) (*spare, error) {
 	if s := sp.pending; s != nil {
 		select {
 		case <-s.done:
-			sp.pending = nil
-			if s.err == nil && s.size >= size {
+			switch {
+			case s.err != nil:
+				sp.pending = nil
+				sp.discard(s)
+			case s.size >= size:
+				sp.pending = nil
 				return s, nil
 			}
-			sp.discard(s)
+			// else too small for this batch: keep it for the next roll
 		default: // still being written: keep it for the next roll
 		}
 	}
-	s := sp.newSpare(max(size, sp.w.opts.segmentSize))
+	// A short segment, so that the zero-filled spare takes over soon.
+	s := sp.newSpare(max(size, sp.w.opts.segmentSize/4))
 	f, err := sp.w.makeSpareFile(s.path, s.size, false, nil)
 	if err != nil {
 		return nil, err
