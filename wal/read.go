@@ -95,23 +95,37 @@ func (w *WAL) GetCommitIndex() (uint64, error) {
 	return max(w.commitStaged.Load(), w.commitDurable.Load()), nil
 }
 
+// cacheMaxBytes bounds the payload bytes the tail cache keeps alive, so
+// that large entries shrink it rather than grow memory.
+const cacheMaxBytes = 32 << 20
+
 // tailCache keeps the most recently stored entries so that replication,
 // which reads the tail of the log, needs no system call. It is a ring
-// indexed by log index modulo its size; guarded by WAL.mu.
+// indexed by log index modulo its size, holding the n entries ending at
+// last; guarded by WAL.mu. The entries share the slices given to StoreLogs.
 type tailCache struct {
-	ring []raft.Log
-	last uint64 // index of the newest entry held, 0 when empty
-	n    uint64 // number of entries held, ending at last
+	ring     []raft.Log
+	maxBytes int    // cacheMaxBytes, smaller in tests
+	last     uint64 // index of the newest entry held, 0 when empty
+	n        uint64 // number of entries held
+	bytes    int    // payload bytes held
 }
 
-func (c *tailCache) init(size int) { c.ring = make([]raft.Log, size) }
+func (c *tailCache) init(size int) {
+	c.ring = make([]raft.Log, size)
+	c.maxBytes = cacheMaxBytes
+}
 
 func (c *tailCache) get(index uint64) (*raft.Log, bool) {
 	if c.n == 0 || index > c.last || index+c.n <= c.last {
 		return nil, false
 	}
-	return &c.ring[index%uint64(len(c.ring))], true
+	return c.slot(index), true
 }
+
+func (c *tailCache) slot(index uint64) *raft.Log { return &c.ring[index%uint64(len(c.ring))] }
+
+func payload(l *raft.Log) int { return len(l.Data) + len(l.Extensions) }
 
 // add caches l, which must follow the newest cached entry; anything else
 // starts the cache afresh.
@@ -119,30 +133,41 @@ func (c *tailCache) add(l *raft.Log) {
 	if len(c.ring) == 0 {
 		return
 	}
-	if c.n == 0 || l.Index != c.last+1 {
-		c.n = 0
+	if c.n > 0 && l.Index != c.last+1 {
+		c.reset()
 	}
-	c.ring[l.Index%uint64(len(c.ring))] = *l
+	if c.n == uint64(len(c.ring)) {
+		c.dropOldest()
+	}
+	*c.slot(l.Index) = *l
+	c.bytes += payload(l)
 	c.last = l.Index
-	c.n = min(c.n+1, uint64(len(c.ring)))
+	c.n++
+	for c.bytes > c.maxBytes && c.n > 1 {
+		c.dropOldest()
+	}
+}
+
+func (c *tailCache) dropOldest() {
+	s := c.slot(c.last - c.n + 1)
+	c.bytes -= payload(s)
+	*s = raft.Log{}
+	c.n--
 }
 
 // truncate drops the entries after index.
 func (c *tailCache) truncate(index uint64) {
-	if c.n == 0 || index >= c.last {
-		return
+	for c.n > 0 && c.last > index {
+		s := c.slot(c.last)
+		c.bytes -= payload(s)
+		*s = raft.Log{}
+		c.last--
+		c.n--
 	}
-	drop := c.last - index
-	if drop >= c.n {
-		c.reset()
-		return
-	}
-	c.n -= drop
-	c.last = index
 }
 
 // reset empties the cache, releasing the entries' memory.
 func (c *tailCache) reset() {
 	clear(c.ring)
-	c.n, c.last = 0, 0
+	c.n, c.last, c.bytes = 0, 0, 0
 }

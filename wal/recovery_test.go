@@ -239,3 +239,27 @@ func TestInterruptedDeletes(t *testing.T) {
 		})
 	}
 }
+
+// TestDamageAfterOpenIsReportedByGetLog damages a record of an open WAL:
+// reading it from the file fails with ErrCorrupt rather than returning it.
+func TestDamageAfterOpenIsReportedByGetLog(t *testing.T) {
+	w := mustOpen(t, t.TempDir(), WithSync(false), WithCacheEntries(0))
+	defer w.Close()
+	if !w.IsMonotonic() {
+		t.Fatal("IsMonotonic is false; the WAL holds no gaps")
+	}
+	for i := uint64(1); i <= 3; i++ {
+		if err := w.StoreLog(entry(i, 1, 50)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path, off := recordOffset(t, w, 2)
+	patchFile(t, path, off+20, []byte{0xee})
+	var l raft.Log
+	if err := w.GetLog(2, &l); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("GetLog of a damaged record: %v, want ErrCorrupt", err)
+	}
+	if err := w.GetLog(3, &l); err != nil || l.Index != 3 {
+		t.Fatalf("GetLog of the next record: %v", err)
+	}
+}

@@ -6,9 +6,9 @@ package wal
 // spare is prepared in the background ahead of need (by writing zeros, so
 // that syncs of the new segment flush data only); when none is ready, a roll
 // reserves a quarter-size one inline with fallocate, which is fast, so that
-// the zero-filled spare takes over soon. Preparation starts on Open when the
-// log has no segment, and otherwise when the tail segment is half full, so a
-// WAL that is seldom written never writes a spare it does not need.
+// the zero-filled spare takes over soon. Preparation starts when the tail
+// segment is half full, so a WAL that is seldom written never writes a
+// spare it does not need, and Open starts no disk-heavy work.
 
 import (
 	"fmt"

@@ -171,7 +171,6 @@ func Open(dir string, opts ...Option) (*WAL, error) {
 		w.closeFiles()
 		return nil, err
 	}
-	w.spares.maybePrepare(w.tailLocked())
 	return w, nil
 }
 
