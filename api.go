@@ -53,7 +53,6 @@ func (r *Raft) ApplyLog(log Log, timeout time.Duration) ApplyFuture {
 	case len(log.Data) > MaxCommandSize:
 		return errorFuture{fmt.Errorf("%w: %d bytes, the limit is %d", ErrCommandTooLarge, len(log.Data), MaxCommandSize)}
 	}
-	metrics.IncrCounter([]string{"raft", "apply"}, 1)
 	return r.enqueue(Log{Type: LogCommand, Data: log.Data, Extensions: log.Extensions}, timeout)
 }
 
@@ -61,7 +60,6 @@ func (r *Raft) ApplyLog(log Log, timeout time.Duration) ApplyFuture {
 // applied to the FSM on this leader: a read after it sees all committed
 // writes.
 func (r *Raft) Barrier(timeout time.Duration) Future {
-	metrics.IncrCounter([]string{"raft", "barrier"}, 1)
 	return r.enqueue(Log{Type: LogBarrier}, timeout)
 }
 
@@ -100,7 +98,7 @@ func (r *Raft) enqueue(log Log, timeout time.Duration) ApplyFuture {
 // a quorum of voters after the call. A read served after it succeeds is not
 // stale.
 func (r *Raft) VerifyLeader() Future {
-	metrics.IncrCounter([]string{"raft", "verify_leader"}, 1)
+	metrics.IncrCounter(keyVerifyLeader, 1)
 	f := &verifyFuture{}
 	f.init(r.shutdownCh)
 	if err := r.sendRequest(f, 0); err != nil {

@@ -58,8 +58,9 @@ type Config struct {
 	MaxAppendEntries int
 
 	// BatchApplyCh buffers the channel of Apply calls to MaxAppendEntries.
-	// Apply then returns as soon as its command is queued, so its timeout no
-	// longer bounds the wait for the main loop.
+	// raftkit always buffers it (the setting is kept for compatibility):
+	// Apply returns as soon as its command is queued, and its timeout bounds
+	// the wait only when the buffer is full.
 	BatchApplyCh bool
 
 	// ShutdownOnRemove shuts a server down once it learns it was removed

@@ -99,7 +99,7 @@ func (r *Raft) handleHeartbeatFast(rpc RPC) {
 		r.storageFailed() == nil {
 		id, addr := r.senderOf(req.RPCHeader, req.Leader)
 		if ld := r.leader.Load(); ld.id == id && ld.addr == addr && id != "" {
-			defer metrics.MeasureSince([]string{"raft", "rpc", "processHeartbeat"}, time.Now())
+			defer metrics.MeasureSince(keyProcessHeartbeat, time.Now())
 			r.touchContact()
 			rpc.Respond(&AppendEntriesResponse{RPCHeader: r.header(), Term: req.Term,
 				LastLog: r.pubLastIndex.Load(), Success: true}, nil)
@@ -116,7 +116,7 @@ func (r *Raft) handleHeartbeatFast(rpc RPC) {
 // handleAppendEntries processes an AppendEntries request (Figure 2,
 // AppendEntries RPC, receiver implementation).
 func (r *Raft) handleAppendEntries(rpc RPC, req *AppendEntriesRequest) {
-	defer metrics.MeasureSince([]string{"raft", "rpc", "appendEntries"}, time.Now())
+	defer metrics.MeasureSince(keyRPCAppendEntries, time.Now())
 	resp := &AppendEntriesResponse{RPCHeader: r.header(), Term: r.term, LastLog: r.lastIndex}
 	err := r.appendEntries(req, resp)
 	resp.Term = r.term
@@ -199,7 +199,7 @@ func (r *Raft) appendNewEntries(entries []*Log) error {
 	if err := r.storeEntries(fresh); err != nil {
 		return err
 	}
-	metrics.MeasureSince([]string{"raft", "rpc", "appendEntries", "storeLogs"}, start)
+	metrics.MeasureSince(keyRPCStoreLogs, start)
 	for _, c := range configs {
 		r.appendConfig(c.index, c.config)
 	}

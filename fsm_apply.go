@@ -101,9 +101,10 @@ type fsmState struct {
 type fsmRunner struct {
 	r      *Raft
 	st     fsmState
-	batch  []*Log       // reused: entries of one apply call
-	futs   []*logFuture // reused: parallel to batch, nil where none
-	failed error        // a committed entry could not be read: applying stops
+	batch  []*Log        // reused: entries of one apply call
+	futs   []*logFuture  // reused: parallel to batch, nil where none
+	resps  []interface{} // reused: the FSM's responses, parallel to batch
+	failed error         // a committed entry could not be read: applying stops
 }
 
 // runFSM is the FSM goroutine.
@@ -203,21 +204,25 @@ func (f *fsmRunner) applyBatch() {
 		}
 	}
 	if !dispatched.IsZero() {
-		metrics.MeasureSince([]string{"raft", "commitTime"}, dispatched)
+		metrics.MeasureSince(keyCommitTime, dispatched)
 	}
 	last := f.batch[len(f.batch)-1]
 	f.st.index, f.st.term = last.Index, last.Term
 	f.r.lastApplied.Store(last.Index)
-	metrics.MeasureSince([]string{"raft", "fsm", "apply"}, start)
+	metrics.MeasureSince(keyFSMApply, start)
 	clear(f.batch)
 	clear(f.futs)
+	clear(f.resps[:cap(f.resps)])
 }
 
 // applyToFSM calls the FSM for the entries it must see: commands, and
 // configurations for a ConfigurationStore or BatchingFSM. It returns one
 // response per entry of the batch (nil for the others).
 func (f *fsmRunner) applyToFSM() []interface{} {
-	responses := make([]interface{}, len(f.batch))
+	if cap(f.resps) < len(f.batch) {
+		f.resps = make([]interface{}, len(f.batch))
+	}
+	responses := f.resps[:len(f.batch)]
 	if bf, ok := f.r.fsm.(BatchingFSM); ok {
 		f.applyBatching(bf, responses)
 		return responses
@@ -252,8 +257,8 @@ func (f *fsmRunner) applyBatching(bf BatchingFSM, responses []interface{}) {
 	}
 	start := time.Now()
 	out := bf.ApplyBatch(sub)
-	metrics.MeasureSince([]string{"raft", "fsm", "applyBatch"}, start)
-	metrics.AddSample([]string{"raft", "fsm", "applyBatchNum"}, float32(len(sub)))
+	metrics.MeasureSince(keyFSMApplyBatch, start)
+	metrics.AddSample(keyFSMApplyBatchNum, float32(len(sub)))
 	for j, i := range pos {
 		if j < len(out) {
 			responses[i] = out[j]

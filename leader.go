@@ -226,9 +226,30 @@ collect:
 		}
 	} else {
 		r.dispatch(batch)
+		emitApplies(batch)
 	}
 	clear(batch)
 	l.applyBuf = batch[:0]
+}
+
+// emitApplies counts the Apply and Barrier calls of a batch, once per batch:
+// a counter per call would have every caller contend on go-metrics' lock.
+func emitApplies(batch []*logFuture) {
+	var applies, barriers float32
+	for _, f := range batch {
+		switch f.log.Type {
+		case LogCommand:
+			applies++
+		case LogBarrier:
+			barriers++
+		}
+	}
+	if applies > 0 {
+		metrics.IncrCounter(keyApply, applies)
+	}
+	if barriers > 0 {
+		metrics.IncrCounter(keyBarrier, barriers)
+	}
 }
 
 // dispatch appends the futures' entries to the log: they go to the tail, to
@@ -253,7 +274,7 @@ func (r *Raft) dispatch(fs []*logFuture) {
 	for _, p := range l.replicators {
 		p.notify()
 	}
-	metrics.MeasureSince([]string{"raft", "leader", "dispatchLog"}, now)
+	metrics.MeasureSince(keyDispatchLog, now)
 }
 
 // onProgress reacts to moved match or durable indexes and acknowledged
@@ -302,7 +323,7 @@ func (r *Raft) updateCommit() {
 	rest := copy(l.inflight, l.inflight[n:])
 	clear(l.inflight[rest:])
 	l.inflight = l.inflight[:rest]
-	metrics.AddSample([]string{"raft", "commitNumLogs"}, float32(len(committed)))
+	metrics.AddSample(keyCommitNumLogs, float32(len(committed)))
 	// Followers learn the new commit index with the next entries, or within
 	// CommitTimeout when no entries follow: telling them at once would
 	// double the messages of a lightly loaded cluster.

@@ -190,7 +190,7 @@ func (w *logWriter) write(batch []*Log, commit uint64) {
 			last := batch[len(batch)-1].Index
 			r.durableIndex.Store(last)
 			r.tail.evict(last)
-			metrics.AddSample([]string{"raft", "leader", "dispatchNumLogs"}, float32(len(batch)))
+			metrics.AddSample(keyDispatchNumLogs, float32(len(batch)))
 			if last <= r.pubCommit.Load() {
 				return // followers committed it already: nothing for the main loop
 			}

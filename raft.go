@@ -204,13 +204,13 @@ func newRaft(conf *Config, fsm FSM, logs LogStore, stable StableStore, snaps Sna
 	return r, nil
 }
 
-// applyChCap is the buffer of the Apply channel: unbuffered unless
-// BatchApplyCh, as in hashicorp/raft. The main loop batches either way.
+// applyChCap is the buffer of the Apply channel. hashicorp/raft buffers it
+// only with BatchApplyCh; raftkit always does: a caller then hands its entry
+// over without waiting for the main loop to be free, and the main loop takes
+// a whole batch without waking each caller. The timeout of Apply still
+// bounds the wait when the buffer is full.
 func applyChCap(c *Config) int {
-	if c.BatchApplyCh {
-		return c.MaxAppendEntries
-	}
-	return 0
+	return c.MaxAppendEntries
 }
 
 // start launches the goroutines.

@@ -60,6 +60,9 @@ type replicator struct {
 	// peerCommit is the commit index the peer acknowledged receiving.
 	peerCommit atomic.Uint64
 
+	// labels of the replicator's metrics: the peer's ID. Set once.
+	labels []metrics.Label
+
 	// Owned by the replicator goroutine.
 	sentCommit uint64 // the commit index sent (pipelines: not yet acknowledged)
 	failures   int
@@ -81,6 +84,7 @@ func (r *Raft) startReplicator(s Server) *replicator {
 		round:    &l.verify.round,
 	}
 	p.peer.Store(&s)
+	p.labels = []metrics.Label{{Name: "peer_id", Value: string(s.ID)}}
 	p.next.Store(r.lastIndex)
 	p.lastContact.Store(time.Now().UnixNano()) // a grace lease for a new term
 	r.goFunc(p.run)
@@ -208,7 +212,7 @@ func (p *replicator) replicateOnce() (ok, matched bool) {
 		p.r.logger.Error("failed to appendEntries to", "peer", peer, "error", err)
 		return false, false
 	}
-	p.emitAppend(peer.ID, start, len(req.Entries))
+	p.emitAppend(start, len(req.Entries))
 	return p.handleResponse(req, resp)
 }
 
@@ -321,10 +325,9 @@ func (r *Raft) termRunStart(index uint64) uint64 {
 }
 
 // emitAppend records the metrics of one AppendEntries.
-func (p *replicator) emitAppend(peer ServerID, start time.Time, n int) {
-	labels := []metrics.Label{{Name: "peer_id", Value: string(peer)}}
-	metrics.MeasureSinceWithLabels([]string{"raft", "replication", "appendEntries", "rpc"}, start, labels)
-	metrics.IncrCounterWithLabels([]string{"raft", "replication", "appendEntries", "logs"}, float32(n), labels)
+func (p *replicator) emitAppend(start time.Time, n int) {
+	metrics.MeasureSinceWithLabels(keyReplAppendRPC, start, p.labels)
+	metrics.IncrCounterWithLabels(keyReplAppendLogs, float32(n), p.labels)
 }
 
 // sendSnapshot sends the newest snapshot to the peer. It returns false after
@@ -374,8 +377,7 @@ func (p *replicator) installSnapshot() error {
 	if err := r.trans.InstallSnapshot(peer.ID, peer.Address, req, resp, rc); err != nil {
 		return fmt.Errorf("install snapshot %s: %w", meta.ID, err)
 	}
-	metrics.MeasureSinceWithLabels([]string{"raft", "replication", "installSnapshot"}, start,
-		[]metrics.Label{{Name: "peer_id", Value: string(peer.ID)}})
+	metrics.MeasureSinceWithLabels(keyReplInstallSnap, start, p.labels)
 	if p.sawTerm(resp.Term) {
 		return nil
 	}
@@ -422,8 +424,7 @@ func (p *replicator) heartbeat() {
 			}
 			continue
 		}
-		metrics.MeasureSinceWithLabels([]string{"raft", "replication", "heartbeat"}, start,
-			[]metrics.Label{{Name: "peer_id", Value: string(peer.ID)}})
+		metrics.MeasureSinceWithLabels(keyReplHeartbeat, start, p.labels)
 		if p.sawTerm(resp.Term) {
 			return
 		}

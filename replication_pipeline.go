@@ -94,7 +94,7 @@ func (p *replicator) pipelineReceive(pipe AppendPipeline, failed chan<- struct{}
 			}
 			p.touch()
 			p.acknowledged(f.Request())
-			p.emitAppend(p.peer.Load().ID, f.Start(), len(f.Request().Entries))
+			p.emitAppend(f.Start(), len(f.Request().Entries))
 		case <-sending:
 			return
 		case <-p.stopCh:
