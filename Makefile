@@ -18,6 +18,8 @@ vet:
 race:
 	$(GO) test -race ./...
 	for m in $(MODULES); do (cd $$m && $(GO) test -race ./...) || exit 1; done
+	# The 1 GiB snapshot install runs at full size only without -race.
+	$(GO) test -run '^TestInstallLargeSnapshotBoundedMemory$$' .
 
 # lint: formatting, vet and staticcheck.
 lint: vet

@@ -101,6 +101,31 @@ func (t *logTail) copyRange(dst []*Log, from uint64, max int) []*Log {
 	return append(dst, t.entries[lo:hi]...)
 }
 
+// dropThrough drops the entries up to index (compacted from the log).
+func (t *logTail) dropThrough(index uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.entries) == 0 || index < t.entries[0].Index {
+		return
+	}
+	if index >= t.lastLocked() {
+		t.resetLocked()
+		return
+	}
+	t.dropLocked(int(index - t.entries[0].Index + 1))
+}
+
+// dropLocked drops the first n entries and moves the rest down, so the
+// backing array does not grow for ever.
+func (t *logTail) dropLocked(n int) {
+	for _, e := range t.entries[:n] {
+		t.bytes -= len(e.Data)
+	}
+	kept := copy(t.entries, t.entries[n:])
+	clear(t.entries[kept:])
+	t.entries = t.entries[:kept]
+}
+
 // evict drops the oldest entries once the tail is over its bounds, down to
 // three quarters of them so that the cost is paid in chunks, but never an
 // entry above durable (not yet in the LogStore).
@@ -110,18 +135,13 @@ func (t *logTail) evict(durable uint64) {
 	if len(t.entries) <= tailMaxEntries && t.bytes <= tailMaxBytes {
 		return
 	}
-	drop := 0
+	drop, bytes := 0, t.bytes
 	for drop < len(t.entries) && t.entries[drop].Index <= durable &&
-		(len(t.entries)-drop > tailMaxEntries*3/4 || t.bytes > tailMaxBytes*3/4) {
-		t.bytes -= len(t.entries[drop].Data)
-		t.entries[drop] = nil
+		(len(t.entries)-drop > tailMaxEntries*3/4 || bytes > tailMaxBytes*3/4) {
+		bytes -= len(t.entries[drop].Data)
 		drop++
 	}
-	if drop == 0 {
-		return
+	if drop > 0 {
+		t.dropLocked(drop)
 	}
-	// Move the survivors down so the backing array does not grow for ever.
-	n := copy(t.entries, t.entries[drop:])
-	clear(t.entries[n:])
-	t.entries = t.entries[:n]
 }

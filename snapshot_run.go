@@ -149,6 +149,7 @@ func (r *Raft) compactLogs(index uint64) error {
 	if err := r.logs.DeleteRange(first, upTo); err != nil {
 		return fmt.Errorf("raft: compact log [%d, %d]: %w", first, upTo, err)
 	}
+	r.tail.dropThrough(upTo)
 	r.logger.Info("compacting logs", "from", first, "to", upTo)
 	r.emitOldestLogAge()
 	return nil
@@ -254,6 +255,7 @@ func (r *Raft) discardLogFor(index, term uint64, keep bool) error {
 				return r.failStorage("compact log", err)
 			}
 		}
+		r.tail.dropThrough(index)
 		return nil
 	}
 	if first > 0 && r.lastIndex >= first {

@@ -48,6 +48,12 @@ type Options struct {
 	Pipeline bool
 	// Hook sees every RPC (see RPCHook).
 	Hook RPCHook
+	// RPCTimeout bounds each RPC of the in-memory network (default 500ms,
+	// InmemTransport's; InstallSnapshot gets ten times as long).
+	RPCTimeout time.Duration
+	// NewSnapshotStore returns a server's snapshot store, created once per
+	// server (it survives restarts). Default: an InmemSnapshotStore.
+	NewSnapshotStore func(id raft.ServerID) (raft.SnapshotStore, error)
 	// Logger receives the servers' logs, each named after its server
 	// (default: none).
 	Logger hclog.Logger
@@ -58,7 +64,7 @@ type Node struct {
 	ID    raft.ServerID
 	Addr  raft.ServerAddress
 	Store *Store
-	Snaps *raft.InmemSnapshotStore
+	Snaps raft.SnapshotStore
 
 	c     *Cluster
 	trans *transport
@@ -121,10 +127,17 @@ func start(t testing.TB, opts Options) (*Cluster, error) {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
+	if opts.NewSnapshotStore == nil {
+		opts.NewSnapshotStore = func(raft.ServerID) (raft.SnapshotStore, error) { return raft.NewInmemSnapshotStore(), nil }
+	}
 	c := &Cluster{t: t, opts: opts, net: newNetwork(opts.Seed)}
 	c.net.hook = opts.Hook
 	for i := 0; i < opts.Servers; i++ {
-		c.nodes = append(c.nodes, c.newNode(raft.ServerID(fmt.Sprintf("server%d", i))))
+		n, err := c.newNode(raft.ServerID(fmt.Sprintf("server%d", i)))
+		if err != nil {
+			return nil, err
+		}
+		c.nodes = append(c.nodes, n)
 	}
 	c.connectAll()
 	if !opts.NoBootstrap {
@@ -155,10 +168,22 @@ func (c *Cluster) failed(err error) error {
 }
 
 // newNode creates a server's stores and transport.
-func (c *Cluster) newNode(id raft.ServerID) *Node {
-	addr, inmem := raft.NewInmemTransport(raft.ServerAddress(id))
-	return &Node{ID: id, Addr: addr, Store: NewStore(), Snaps: raft.NewInmemSnapshotStore(), c: c,
-		trans: &transport{InmemTransport: inmem, net: c.net, pipeline: c.opts.Pipeline}}
+func (c *Cluster) newNode(id raft.ServerID) (*Node, error) {
+	snaps, err := c.opts.NewSnapshotStore(id)
+	if err != nil {
+		return nil, fmt.Errorf("rafttest: snapshot store of %s: %w", id, err)
+	}
+	addr, inmem := c.newTransport(raft.ServerAddress(id))
+	return &Node{ID: id, Addr: addr, Store: NewStore(), Snaps: snaps, c: c,
+		trans: &transport{InmemTransport: inmem, net: c.net, pipeline: c.opts.Pipeline}}, nil
+}
+
+// newTransport returns an in-memory transport with the cluster's timeout.
+func (c *Cluster) newTransport(addr raft.ServerAddress) (raft.ServerAddress, *raft.InmemTransport) {
+	if c.opts.RPCTimeout > 0 {
+		return raft.NewInmemTransportWithTimeout(addr, c.opts.RPCTimeout)
+	}
+	return raft.NewInmemTransport(addr)
 }
 
 // connectAll wires every server's transport to every other.
@@ -230,7 +255,10 @@ func (c *Cluster) Node(id raft.ServerID) *Node {
 // AddNode creates a server that is not in the configuration and starts it
 // with empty stores, ready to be added with AddVoter or AddNonvoter.
 func (c *Cluster) AddNode(id raft.ServerID) (*Node, error) {
-	n := c.newNode(id)
+	n, err := c.newNode(id)
+	if err != nil {
+		return nil, c.failed(err)
+	}
 	c.nodes = append(c.nodes, n)
 	c.connectAll()
 	if err := c.start(n); err != nil {
@@ -245,7 +273,7 @@ func (c *Cluster) Stop(n *Node) error {
 	if running {
 		// Shutdown closed the transport: give the server a fresh one at
 		// the same address for its next start.
-		_, inmem := raft.NewInmemTransport(n.Addr)
+		_, inmem := c.newTransport(n.Addr)
 		n.trans = &transport{InmemTransport: inmem, net: c.net, pipeline: c.opts.Pipeline}
 		c.connectAll()
 	}

@@ -1,0 +1,102 @@
+package raft
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// TestLogTailAgainstReference drives the tail with random appends,
+// truncations, drops, evictions and resets, and checks every read against a
+// plain slice that models the same window.
+func TestLogTailAgainstReference(t *testing.T) {
+	for seed := uint64(1); seed <= 20; seed++ {
+		rng := rand.New(rand.NewPCG(seed, seed))
+		var tail logTail
+		var ref []*Log // the window the tail should hold
+		next := uint64(1)
+		for step := 0; step < 3000; step++ {
+			switch op := rng.IntN(20); {
+			case op < 12: // append a batch
+				var batch []*Log
+				for i := rng.IntN(8) + 1; i > 0; i-- {
+					batch = append(batch, &Log{Index: next, Term: 1, Data: make([]byte, rng.IntN(64))})
+					next++
+				}
+				tail.append(batch)
+				ref = append(ref, batch...)
+			case op < 14 && len(ref) > 0: // truncate a suffix
+				at := ref[rng.IntN(len(ref))].Index
+				tail.truncateFrom(at)
+				ref = ref[:at-ref[0].Index]
+				next = at
+			case op < 16 && len(ref) > 0: // compaction
+				through := ref[rng.IntN(len(ref))].Index
+				tail.dropThrough(through)
+				ref = ref[through-ref[0].Index+1:]
+			case op < 17: // eviction: nothing is over the bounds here
+				tail.evict(next)
+			case op < 18: // the log restarts elsewhere (a snapshot)
+				tail.reset()
+				ref = nil
+				next += uint64(rng.IntN(100))
+			default: // reads
+			}
+			checkTail(t, seed, step, rng, &tail, ref, next)
+		}
+	}
+}
+
+// checkTail compares the tail with the reference: its size, and reads at
+// the window's edges and at random indexes.
+func checkTail(t *testing.T, seed uint64, step int, rng *rand.Rand, tail *logTail, ref []*Log, next uint64) {
+	t.Helper()
+	bytes := 0
+	for _, e := range ref {
+		bytes += len(e.Data)
+	}
+	if tail.bytes != bytes || len(tail.entries) != len(ref) {
+		t.Fatalf("seed %d step %d: tail holds %d entries / %d bytes, want %d / %d", seed, step,
+			len(tail.entries), tail.bytes, len(ref), bytes)
+	}
+	lo := uint64(1)
+	if len(ref) > 0 {
+		lo = ref[0].Index
+	}
+	probes := []uint64{lo - min(lo, 1), lo, next - min(next, 1), next, next + 1}
+	for k := 0; k < 8; k++ {
+		probes = append(probes, lo+uint64(rng.IntN(int(next-lo+2))))
+	}
+	for _, i := range probes {
+		got, ok := tail.get(i)
+		held := len(ref) > 0 && i >= ref[0].Index && i < ref[0].Index+uint64(len(ref))
+		if ok != held || (ok && got != ref[i-ref[0].Index]) {
+			t.Fatalf("seed %d step %d: get(%d) = %v, %v; held %v", seed, step, i, got, ok, held)
+		}
+		if got := tail.copyRange(nil, i, 3); held && (len(got) == 0 || got[0] != ref[i-ref[0].Index]) {
+			t.Fatalf("seed %d step %d: copyRange(%d) = %v", seed, step, i, got)
+		} else if !held && len(got) != 0 {
+			t.Fatalf("seed %d step %d: copyRange(%d) of an index not held = %v", seed, step, i, got)
+		}
+	}
+}
+
+func TestLogTailEvictsOnlyDurableEntries(t *testing.T) {
+	var tail logTail
+	for i := uint64(1); i <= tailMaxEntries+100; i++ {
+		tail.append([]*Log{{Index: i}})
+	}
+	tail.evict(50) // only the first 50 are in the store
+	if e, ok := tail.get(51); !ok || e.Index != 51 {
+		t.Fatal("evicted an entry that is not durable")
+	}
+	if _, ok := tail.get(50); ok {
+		t.Fatal("kept a durable entry although over the bound")
+	}
+	tail.evict(tailMaxEntries + 100)
+	if n := len(tail.entries); n > tailMaxEntries*3/4 {
+		t.Fatalf("after eviction %d entries remain, bound %d", n, tailMaxEntries*3/4)
+	}
+	if e, ok := tail.get(tailMaxEntries + 100); !ok || e.Index != tailMaxEntries+100 {
+		t.Fatal("evicted the newest entry")
+	}
+}
