@@ -130,11 +130,21 @@ func (p *replicator) signal() {
 
 // sawTerm reports whether a response carries a newer term, and if so hands
 // it to the main loop (which steps down) and stops.
+//
+// A server that left the configuration does not count: it may have campaigned
+// in ever newer terms while cut off (without pre-vote), and deposing the
+// leader for it would let a removed server disrupt the cluster. Replication to
+// it simply stops.
 func (p *replicator) sawTerm(term uint64) bool {
 	if term <= p.term {
 		return false
 	}
-	p.leader.post(leaderEvent{kind: evNewerTerm, term: term})
+	if p.retireAt.Load() != 0 {
+		p.r.logger.Warn("removed server has a newer term, no longer replicating to it",
+			"peer", p.peer.Load().ID, "term", term)
+	} else {
+		p.leader.post(leaderEvent{kind: evNewerTerm, term: term})
+	}
 	p.stop()
 	return true
 }

@@ -74,11 +74,18 @@ type Node struct {
 	fsm  raft.FSM   // guarded by mu
 }
 
-// Raft returns the server's Raft, nil while it is stopped.
+// Raft returns the server's Raft, nil while it is stopped. A server that
+// shut itself down (ShutdownOnRemove) keeps its Raft, in state Shutdown.
 func (n *Node) Raft() *raft.Raft {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.raft
+}
+
+// running reports whether the server runs.
+func (n *Node) running() bool {
+	r := n.Raft()
+	return r != nil && r.State() != raft.Shutdown
 }
 
 // FSM returns the server's current FSM.
@@ -88,12 +95,15 @@ func (n *Node) FSM() raft.FSM {
 	return n.fsm
 }
 
-// Cluster is a set of servers in one process.
+// Cluster is a set of servers in one process. Its methods may be called
+// from several goroutines at once (a test's writers and its fault schedule).
 type Cluster struct {
-	t     testing.TB // nil when started by Start
-	opts  Options
-	net   *network
-	nodes []*Node
+	t    testing.TB // nil when started by Start
+	opts Options
+	net  *network
+
+	mu    sync.Mutex
+	nodes []*Node // guarded by mu; only appended to
 }
 
 // New starts a cluster for a test. It bootstraps every server with the same
@@ -142,14 +152,14 @@ func start(t testing.TB, opts Options) (*Cluster, error) {
 	c.connectAll()
 	if !opts.NoBootstrap {
 		conf := c.Configuration()
-		for _, n := range c.nodes {
+		for _, n := range c.Nodes() {
 			if err := raft.BootstrapCluster(c.config(n.ID), n.Store, n.Store, n.Snaps, n.trans, conf); err != nil {
 				c.Close()
 				return nil, fmt.Errorf("rafttest: bootstrap %s: %w", n.ID, err)
 			}
 		}
 	}
-	for _, n := range c.nodes {
+	for _, n := range c.Nodes() {
 		if err := c.start(n); err != nil {
 			c.Close()
 			return nil, fmt.Errorf("rafttest: start %s: %w", n.ID, err)
@@ -188,8 +198,9 @@ func (c *Cluster) newTransport(addr raft.ServerAddress) (raft.ServerAddress, *ra
 
 // connectAll wires every server's transport to every other.
 func (c *Cluster) connectAll() {
-	for _, a := range c.nodes {
-		for _, b := range c.nodes {
+	nodes := c.Nodes()
+	for _, a := range nodes {
+		for _, b := range nodes {
 			if a != b {
 				a.trans.Connect(b.Addr, b.trans.InmemTransport)
 			}
@@ -216,9 +227,9 @@ func (c *Cluster) config(id raft.ServerID) *raft.Config {
 // Configuration returns the cluster's initial configuration.
 func (c *Cluster) Configuration() raft.Configuration {
 	var conf raft.Configuration
-	for i, n := range c.nodes {
+	for i, n := range c.Nodes()[:c.opts.Servers] {
 		s := raft.Server{Suffrage: raft.Voter, ID: n.ID, Address: n.Addr}
-		if i >= len(c.nodes)-c.opts.Nonvoters {
+		if i >= c.opts.Servers-c.opts.Nonvoters {
 			s.Suffrage = raft.Nonvoter
 		}
 		conf.Servers = append(conf.Servers, s)
@@ -240,11 +251,15 @@ func (c *Cluster) start(n *Node) error {
 }
 
 // Nodes returns the servers.
-func (c *Cluster) Nodes() []*Node { return c.nodes }
+func (c *Cluster) Nodes() []*Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*Node(nil), c.nodes...)
+}
 
 // Node returns the server with the given ID, or nil.
 func (c *Cluster) Node(id raft.ServerID) *Node {
-	for _, n := range c.nodes {
+	for _, n := range c.Nodes() {
 		if n.ID == id {
 			return n
 		}
@@ -259,7 +274,9 @@ func (c *Cluster) AddNode(id raft.ServerID) (*Node, error) {
 	if err != nil {
 		return nil, c.failed(err)
 	}
+	c.mu.Lock()
 	c.nodes = append(c.nodes, n)
+	c.mu.Unlock()
 	c.connectAll()
 	if err := c.start(n); err != nil {
 		return nil, c.failed(fmt.Errorf("rafttest: start %s: %w", id, err))
@@ -314,7 +331,7 @@ func (c *Cluster) Leader(timeout time.Duration) (*Node, error) {
 	var leader *Node
 	err := c.Eventually(timeout, func() error {
 		leader = nil
-		for _, n := range c.nodes {
+		for _, n := range c.Nodes() {
 			if r := n.Raft(); r != nil && r.State() == raft.Leader {
 				leader = n
 				return nil
@@ -331,7 +348,7 @@ func (c *Cluster) Leader(timeout time.Duration) (*Node, error) {
 func (c *Cluster) Apply(cmd []byte, timeout time.Duration) (interface{}, error) {
 	var resp interface{}
 	err := c.Eventually(timeout, func() error {
-		for _, n := range c.nodes {
+		for _, n := range c.Nodes() {
 			r := n.Raft()
 			if r == nil || r.State() != raft.Leader {
 				continue
@@ -366,7 +383,7 @@ func (c *Cluster) Eventually(timeout time.Duration, cond func() error) error {
 
 // Isolate cuts a server off from every other server.
 func (c *Cluster) Isolate(n *Node) {
-	for _, o := range c.nodes {
+	for _, o := range c.Nodes() {
 		if o != n {
 			c.net.setCut(n.Addr, o.Addr, true)
 		}
@@ -382,8 +399,9 @@ func (c *Cluster) Partition(groups ...[]*Node) {
 			group[n] = i + 1
 		}
 	}
-	for _, a := range c.nodes {
-		for _, b := range c.nodes {
+	nodes := c.Nodes()
+	for _, a := range nodes {
+		for _, b := range nodes {
 			if a != b && group[a] != group[b] {
 				c.net.setCut(a.Addr, b.Addr, true)
 			}
@@ -401,8 +419,8 @@ func (c *Cluster) SetFaults(f Faults) { c.net.setFaults(f) }
 // WaitApplied waits until every running server applied index.
 func (c *Cluster) WaitApplied(index uint64, timeout time.Duration) error {
 	return c.Eventually(timeout, func() error {
-		for _, n := range c.nodes {
-			if r := n.Raft(); r != nil && r.AppliedIndex() < index {
+		for _, n := range c.Nodes() {
+			if r := n.Raft(); n.running() && r.AppliedIndex() < index {
 				return fmt.Errorf("rafttest: %s applied %d of %d", n.ID, r.AppliedIndex(), index)
 			}
 		}
@@ -428,8 +446,8 @@ func (c *Cluster) Consistent(timeout time.Duration) error {
 	}
 	var want []byte
 	var wantID raft.ServerID
-	for _, n := range c.nodes {
-		if n.Raft() == nil {
+	for _, n := range c.Nodes() {
+		if !n.running() {
 			continue
 		}
 		got, err := snapshotBytes(n.FSM())
@@ -473,7 +491,7 @@ func (b *bufferSink) Close() error  { return nil }
 // Close shuts every server down and waits for their goroutines. It may be
 // called more than once.
 func (c *Cluster) Close() {
-	for _, n := range c.nodes {
+	for _, n := range c.Nodes() {
 		c.shutdown(n) // a failure to shut down is the test's to see, not Close's
 		n.trans.Close()
 	}
