@@ -254,3 +254,99 @@ func TestAppliesFlowWhileSnapshotPersists(t *testing.T) {
 		mustConsistent(t, c)
 	})
 }
+
+// faultySnapshots is a snapshot store whose sinks are slow, or whose Create
+// fails.
+type faultySnapshots struct {
+	*raft.InmemSnapshotStore
+	fail      atomic.Bool
+	slowWrite time.Duration
+}
+
+func (f *faultySnapshots) Create(v raft.SnapshotVersion, index, term uint64, c raft.Configuration, ci uint64, t raft.Transport) (raft.SnapshotSink, error) {
+	if f.fail.Load() {
+		return nil, errors.New("injected: cannot create snapshot")
+	}
+	sink, err := f.InmemSnapshotStore.Create(v, index, term, c, ci, t)
+	return &slowSink{SnapshotSink: sink, delay: f.slowWrite}, err
+}
+
+type slowSink struct {
+	raft.SnapshotSink
+	delay time.Duration
+}
+
+func (s *slowSink) Write(p []byte) (int, error) {
+	time.Sleep(s.delay)
+	return s.SnapshotSink.Write(p)
+}
+
+// laggingBehindSnapshot isolates a follower, commits and snapshots past it,
+// and returns it; the leader then needs InstallSnapshot to catch it up.
+func laggingBehindSnapshot(t *testing.T, c *rafttest.Cluster) (leader, lagging *rafttest.Node) {
+	t.Helper()
+	leader = mustLeader(t, c)
+	lagging = others(c, leader)[0]
+	c.Isolate(lagging)
+	mustApply(t, c, "x", 30)
+	if err := leader.Raft().Snapshot().Error(); err != nil {
+		t.Fatal(err)
+	}
+	return leader, lagging
+}
+
+func TestFailedSnapshotTransferBacksOff(t *testing.T) {
+	stores := map[raft.ServerID]*faultySnapshots{}
+	opts := rafttest.Options{Servers: 3,
+		Config: func(c *raft.Config) { c.TrailingLogs = 5 },
+		NewSnapshotStore: func(id raft.ServerID) (raft.SnapshotStore, error) {
+			stores[id] = &faultySnapshots{InmemSnapshotStore: raft.NewInmemSnapshotStore()}
+			return stores[id], nil
+		}}
+	var attempts atomic.Int32
+	opts.Hook = func(from, to raft.ServerAddress, req, resp interface{}, err error) {
+		if _, ok := req.(*raft.InstallSnapshotRequest); ok {
+			attempts.Add(1)
+		}
+	}
+	inBubble(t, opts, func(t *testing.T, c *rafttest.Cluster) {
+		_, lagging := laggingBehindSnapshot(t, c)
+		stores[lagging.ID].fail.Store(true)
+		c.Heal()
+		time.Sleep(5 * time.Second)
+		n := attempts.Load()
+		t.Logf("%d snapshot transfers tried in 5s", n)
+		if n < 2 || n > 12 {
+			t.Fatalf("%d snapshot transfers in 5s: want a few retries with backoff", n)
+		}
+		stores[lagging.ID].fail.Store(false)
+		mustApply(t, c, "after", 1)
+		mustConsistent(t, c)
+	})
+}
+
+func TestLongSnapshotTransferKeepsTheLeader(t *testing.T) {
+	opts := rafttest.Options{Servers: 3, RPCTimeout: time.Minute,
+		Config: func(c *raft.Config) { c.TrailingLogs = 5 },
+		NewSnapshotStore: func(id raft.ServerID) (raft.SnapshotStore, error) {
+			// Every write of a received snapshot takes ten election timeouts.
+			return &faultySnapshots{InmemSnapshotStore: raft.NewInmemSnapshotStore(), slowWrite: 500 * time.Millisecond}, nil
+		}}
+	inBubble(t, opts, func(t *testing.T, c *rafttest.Cluster) {
+		leader, lagging := laggingBehindSnapshot(t, c)
+		term := leader.Raft().CurrentTerm()
+		c.Heal()
+		mustConsistent(t, c)
+		if got := len(logFSM(lagging).Commands()); got != 30 {
+			t.Fatalf("the follower holds %d commands, want 30", got)
+		}
+		for _, n := range c.Nodes() {
+			if n.Raft().CurrentTerm() != term {
+				t.Fatalf("%s moved to term %d during the transfer (from %d)", n.ID, n.Raft().CurrentTerm(), term)
+			}
+		}
+		if leader.Raft().State() != raft.Leader {
+			t.Fatal("the leader lost its place during a long snapshot transfer")
+		}
+	})
+}
