@@ -365,3 +365,58 @@ func TestRecoverClusterAfterLosingAMajority(t *testing.T) {
 		}
 	})
 }
+
+// configFSM is a ConfigurationStore that records the configurations it sees.
+type configFSM struct {
+	rafttest.LogFSM
+	mu      sync.Mutex
+	configs map[uint64]int // index -> number of servers
+}
+
+func (f *configFSM) StoreConfiguration(index uint64, c raft.Configuration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.configs == nil {
+		f.configs = map[uint64]int{}
+	}
+	f.configs[index] = len(c.Servers)
+}
+
+func TestConfigurationStoreAndPeerObservations(t *testing.T) {
+	opts := rafttest.Options{Servers: 3, NewFSM: func(raft.ServerID) raft.FSM { return &configFSM{} }}
+	inBubble(t, opts, func(t *testing.T, c *rafttest.Cluster) {
+		leader := mustLeader(t, c)
+		obs := make(chan raft.Observation, 16)
+		leader.Raft().RegisterObserver(raft.NewObserver(obs, false, func(o *raft.Observation) bool {
+			_, ok := o.Data.(raft.PeerObservation)
+			return ok
+		}))
+		add := leader.Raft().AddNonvoter("extra", "extra-addr", 0, 0)
+		if err := add.Error(); err != nil {
+			t.Fatal(err)
+		}
+		rm := leader.Raft().RemoveServer("extra", 0, 0)
+		if err := rm.Error(); err != nil {
+			t.Fatal(err)
+		}
+		if o := (<-obs).Data.(raft.PeerObservation); o.Removed || o.Peer.ID != "extra" || o.Peer.Suffrage != raft.Nonvoter {
+			t.Fatalf("first observation %+v, want extra added", o)
+		}
+		if o := (<-obs).Data.(raft.PeerObservation); !o.Removed || o.Peer.ID != "extra" {
+			t.Fatalf("second observation %+v, want extra removed", o)
+		}
+		mustConsistent(t, c)
+		for _, n := range c.Nodes() {
+			f := n.FSM().(*configFSM)
+			f.mu.Lock()
+			got := map[uint64]int{}
+			for k, v := range f.configs {
+				got[k] = v
+			}
+			f.mu.Unlock()
+			if got[1] != 3 || got[add.Index()] != 4 || got[rm.Index()] != 3 {
+				t.Fatalf("%s's ConfigurationStore saw %v", n.ID, got)
+			}
+		}
+	})
+}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -347,6 +348,61 @@ func TestLongSnapshotTransferKeepsTheLeader(t *testing.T) {
 		}
 		if leader.Raft().State() != raft.Leader {
 			t.Fatal("the leader lost its place during a long snapshot transfer")
+		}
+	})
+}
+
+// failingPersistFSM is a LogFSM whose snapshots fail to persist.
+type failingPersistFSM struct{ rafttest.LogFSM }
+
+func (f *failingPersistFSM) Snapshot() (raft.FSMSnapshot, error) { return failingSnapshot{}, nil }
+
+type failingSnapshot struct{}
+
+func (failingSnapshot) Persist(sink raft.SnapshotSink) error {
+	sink.Cancel()
+	return errors.New("injected: persist failed")
+}
+func (failingSnapshot) Release() {}
+
+func TestSnapshotErrorsReachTheCaller(t *testing.T) {
+	opts := rafttest.Options{Servers: 1, NewFSM: func(raft.ServerID) raft.FSM { return &failingPersistFSM{} }}
+	inBubble(t, opts, func(t *testing.T, c *rafttest.Cluster) {
+		mustApply(t, c, "x", 3)
+		leader := mustLeader(t, c)
+		err := leader.Raft().Snapshot().Error()
+		if err == nil || !strings.Contains(err.Error(), "injected: persist failed") {
+			t.Fatalf("snapshot whose persist fails: %v", err)
+		}
+		if metas, _ := leader.Snaps.List(); len(metas) != 0 {
+			t.Fatalf("a failed snapshot was kept: %v", metas)
+		}
+	})
+}
+
+func TestNoSnapshotRestoreOnStart(t *testing.T) {
+	opts := rafttest.Options{Servers: 1, Config: func(c *raft.Config) {
+		c.NoSnapshotRestoreOnStart = true
+		c.TrailingLogs = 1
+	}}
+	inBubble(t, opts, func(t *testing.T, c *rafttest.Cluster) {
+		mustApply(t, c, "x", 10)
+		n := mustLeader(t, c)
+		if err := n.Raft().Snapshot().Error(); err != nil {
+			t.Fatal(err)
+		}
+		c.Restart(n)
+		// The FSM was not given the snapshot: it starts empty, and the
+		// server carries on from the snapshot's index.
+		if got := len(logFSM(n).Commands()); got != 0 {
+			t.Fatalf("FSM restored %d commands despite NoSnapshotRestoreOnStart", got)
+		}
+		if n.Raft().LastIndex() < 11 {
+			t.Fatalf("restarted at index %d, below the snapshot", n.Raft().LastIndex())
+		}
+		mustApply(t, c, "y", 1)
+		if got := len(logFSM(n).Commands()); got != 1 {
+			t.Fatalf("FSM holds %d commands after one more, want 1", got)
 		}
 	})
 }
