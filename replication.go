@@ -59,6 +59,8 @@ type replicator struct {
 
 	// peerCommit is the commit index the peer acknowledged receiving.
 	peerCommit atomic.Uint64
+	// inflight counts the pipelined requests not yet answered.
+	inflight atomic.Int32
 
 	// labels of the replicator's metrics: the peer's ID. Set once.
 	labels []metrics.Label

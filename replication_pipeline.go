@@ -38,6 +38,7 @@ func (p *replicator) runPipeline() {
 	close(sending)
 	pipe.Close()
 	<-received
+	p.inflight.Store(0)
 	// Resume from what the peer is known to hold.
 	p.next.Store(p.match.Load() + 1)
 	p.sentCommit = p.peerCommit.Load()
@@ -45,12 +46,19 @@ func (p *replicator) runPipeline() {
 }
 
 // pipelineSend sends requests while there is work and the pipeline is sound.
+//
+// A request that is not full waits while another is in flight: the follower
+// handles one request at a time, each with a disk write, so many small
+// requests queued behind a slow follower would each cost it a sync, while
+// one request sent when the previous one returns carries everything that
+// accumulated meanwhile. Full requests go at once: that is what pipelining
+// is for.
 func (p *replicator) pipelineSend(pipe AppendPipeline, failed <-chan struct{}) {
 	r := p.r
 	commitTimeout := time.NewTimer(r.config().CommitTimeout)
 	defer commitTimeout.Stop()
 	for {
-		for p.hasWork() {
+		for p.hasWork() && (p.inflight.Load() == 0 || p.fullBatchReady()) {
 			req, err := p.buildAppend(p.next.Load())
 			if err != nil {
 				return // the sync path sends a snapshot or logs the error
@@ -59,6 +67,7 @@ func (p *replicator) pipelineSend(pipe AppendPipeline, failed <-chan struct{}) {
 				r.logger.Error("failed to pipeline appendEntries", "peer", p.peer.Load().ID, "error", err)
 				return
 			}
+			p.inflight.Add(1)
 			p.next.Store(req.PrevLogEntry + uint64(len(req.Entries)) + 1)
 			p.sentCommit = req.LeaderCommitIndex
 			select {
@@ -82,6 +91,12 @@ func (p *replicator) pipelineSend(pipe AppendPipeline, failed <-chan struct{}) {
 	}
 }
 
+// fullBatchReady reports whether a full request's worth of entries waits.
+func (p *replicator) fullBatchReady() bool {
+	next, last := p.next.Load(), p.r.pubLastIndex.Load()
+	return last >= next && last-next+1 >= uint64(p.r.config().MaxAppendEntries)
+}
+
 // pipelineReceive processes responses in order until one fails or is
 // refused (closing failed), or the sender is done.
 func (p *replicator) pipelineReceive(pipe AppendPipeline, failed chan<- struct{}, sending <-chan struct{}) {
@@ -95,6 +110,8 @@ func (p *replicator) pipelineReceive(pipe AppendPipeline, failed chan<- struct{}
 			p.touch()
 			p.acknowledged(f.Request())
 			p.emitAppend(f.Start(), len(f.Request().Entries))
+			p.inflight.Add(-1)
+			p.notify() // the sender may be waiting for this response
 		case <-sending:
 			return
 		case <-p.stopCh:
