@@ -139,6 +139,9 @@ func (w *WAL) tailLocked() *segment {
 // appendLocked writes the batch at the end of the tail segment.
 func (w *WAL) appendLocked(s *segment, reqs []*request, size int, commit uint64) error {
 	b := w.encodeLocked(reqs, size, 0, s.seed, commit)
+	if err := w.zeroAheadLocked(s, s.end+int64(len(b))); err != nil {
+		return err
+	}
 	if _, err := s.f.WriteAt(b, s.end); err != nil {
 		return fmt.Errorf("raft: wal write %s at %d: %w", s.path, s.end, err)
 	}
@@ -146,6 +149,32 @@ func (w *WAL) appendLocked(s *segment, reqs []*request, size int, commit uint64)
 		return err
 	}
 	w.publish(s, reqs, b, s.end)
+	return nil
+}
+
+// zeroAhead is how far past a write the segment is written with zeros when
+// the write reaches space that fallocate only reserved.
+const zeroAhead = 256 << 10
+
+// zeroAheadLocked makes sure the blocks up to upTo are written before data
+// goes there: it writes zeros over [s.written, upTo+zeroAhead) when upTo
+// passes s.written. Writing into reserved but unwritten space makes every
+// fdatasync commit a block-mapping change to the journal (on ext4, about half
+// again the cost of the sync); writing zeros ahead pays that once per
+// zeroAhead bytes instead of once per write. The zeros are synced by the
+// fdatasync that follows.
+func (w *WAL) zeroAheadLocked(s *segment, upTo int64) error {
+	if !w.opts.zeroFill || upTo <= s.written {
+		return nil
+	}
+	to := min(s.size, upTo+zeroAhead)
+	if w.zeros == nil {
+		w.zeros = make([]byte, zeroAhead)
+	}
+	if _, err := s.f.WriteAt(w.zeros[:to-upTo], upTo); err != nil {
+		return fmt.Errorf("raft: wal zero %s at %d: %w", s.path, upTo, err)
+	}
+	s.written = to
 	return nil
 }
 
@@ -164,10 +193,15 @@ func (w *WAL) rollLocked(reqs []*request, size int, commit uint64) (*segment, er
 	hdr := segHeader{salt: rand.Uint32(), seq: w.nextSeq, first: first}
 	s := &segment{
 		f: sp.f, path: filepath.Join(w.dir, segName(hdr.seq, first)), seq: hdr.seq,
-		first: first, seed: saltSeed(hdr.salt), size: sp.size,
+		first: first, seed: saltSeed(hdr.salt), size: sp.size, written: sp.written,
 	}
 	b := w.encodeLocked(reqs, size, segHeaderSize, s.seed, commit)
 	encodeSegHeader(b, hdr)
+	s.written = max(s.written, int64(len(b)))
+	if err := w.zeroAheadLocked(s, int64(len(b))); err != nil {
+		w.spares.discard(sp)
+		return nil, err
+	}
 	if err := w.writeSpare(sp, s, b); err != nil {
 		w.spares.discard(sp)
 		return nil, err

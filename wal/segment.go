@@ -39,6 +39,11 @@ type segment struct {
 	offsets []uint32 // offsets[i] is where record first+i starts
 	end     int64    // offset past the last record: where the next write goes
 	size    int64    // file size; the segment is full when a write would pass it
+	// written is the offset up to which the file's blocks hold written
+	// data or zeros, rather than space fallocate reserved: a write below
+	// it changes no block mapping, so its fdatasync flushes data only.
+	// Invariant: end <= written <= size.
+	written int64
 }
 
 // count is the number of records held.
@@ -205,7 +210,7 @@ func readSegment(f file, path string, last bool) (*segment, scanResult, error) {
 	}
 	s := &segment{
 		f: f, path: path, seq: r.hdr.seq, first: r.hdr.first, seed: saltSeed(r.hdr.salt),
-		offsets: r.offsets, end: r.end, size: size,
+		offsets: r.offsets, end: r.end, size: size, written: r.end,
 	}
 	return s, r, nil
 }
@@ -220,6 +225,7 @@ func (s *segment) cutTail(sync bool) error {
 	if err := s.f.Allocate(s.end, s.size-s.end); err != nil {
 		return fmt.Errorf("raft: wal preallocate %s: %w", s.path, err)
 	}
+	s.written = s.end
 	if !sync {
 		return nil
 	}

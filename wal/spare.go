@@ -18,11 +18,12 @@ import (
 
 // spare is a preallocated, synced, nameless segment file.
 type spare struct {
-	done chan struct{} // closed when preparation finished; then f, err are set
-	f    file
-	path string
-	size int64
-	err  error
+	done    chan struct{} // closed when preparation finished; then f, err are set
+	f       file
+	path    string
+	size    int64
+	written int64 // bytes written with zeros: size when zero-filled, else 0
+	err     error
 }
 
 // spares tracks the spare being prepared in the background. Its fields
@@ -50,6 +51,9 @@ func (sp *spares) maybePrepare(tail *segment) {
 		defer w.bg.Done()
 		defer close(s.done)
 		s.f, s.err = w.makeSpareFile(s.path, s.size, w.opts.zeroFill, w.stop)
+		if w.opts.zeroFill {
+			s.written = s.size
+		}
 	}()
 }
 

@@ -135,6 +135,7 @@ type WAL struct {
 	nextSeq   uint64 // sequence number of the next segment
 	headFirst uint64 // first index recorded in the head file
 	buf       []byte // encoding buffer, reused across writes
+	zeros     []byte // zeroAhead zero bytes, allocated on first use
 	spares    spares
 
 	// qmu guards the queue of StoreLogs calls waiting for a leader to write
