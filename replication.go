@@ -186,6 +186,14 @@ func (p *replicator) hasWork() bool {
 	return p.next.Load() <= p.r.pubLastIndex.Load() || p.sentCommit < p.r.pubCommit.Load()
 }
 
+// hasWorkRacy is hasWork for goroutines other than the replicator's: it
+// reads sentCommit without synchronization (a stale value only costs a
+// spurious or a delayed wake-up; the commit timeout covers the latter), so
+// it looks at the log only.
+func (p *replicator) hasWorkRacy() bool {
+	return p.next.Load() <= p.r.pubLastIndex.Load()
+}
+
 // retired reports whether the peer left the configuration and has been told.
 func (p *replicator) retired() bool {
 	at := p.retireAt.Load()

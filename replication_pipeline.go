@@ -52,24 +52,30 @@ func (p *replicator) runPipeline() {
 // requests queued behind a slow follower would each cost it a sync, while
 // one request sent when the previous one returns carries everything that
 // accumulated meanwhile. Full requests go at once: that is what pipelining
-// is for.
+// is for. A request of a few entries with nothing in flight makes a plain
+// round trip, which skips the pipeline's goroutines: under a light load that
+// is most requests, and their latency is what a caller waits for. (Larger
+// ones stay on the pipeline, so that a full batch can follow at once.)
 func (p *replicator) pipelineSend(pipe AppendPipeline, failed <-chan struct{}) {
 	r := p.r
 	commitTimeout := time.NewTimer(r.config().CommitTimeout)
 	defer commitTimeout.Stop()
 	for {
-		for p.hasWork() && (p.inflight.Load() == 0 || p.fullBatchReady()) {
-			req, err := p.buildAppend(p.next.Load())
-			if err != nil {
-				return // the sync path sends a snapshot or logs the error
+		for p.hasWork() {
+			pending := p.pending()
+			full := pending >= uint64(r.config().MaxAppendEntries)
+			if !full && p.inflight.Load() > 0 {
+				break // wait for the request in flight
 			}
-			if _, err := pipe.AppendEntries(req, new(AppendEntriesResponse)); err != nil {
-				r.logger.Error("failed to pipeline appendEntries", "peer", p.peer.Load().ID, "error", err)
+			if pending <= directMaxEntries {
+				if ok, matched := p.replicateOnce(); !ok || !matched {
+					return // failed or refused: the one-at-a-time path takes over
+				}
+				continue
+			}
+			if !p.pipelineOnce(pipe) {
 				return
 			}
-			p.inflight.Add(1)
-			p.next.Store(req.PrevLogEntry + uint64(len(req.Entries)) + 1)
-			p.sentCommit = req.LeaderCommitIndex
 			select {
 			case <-failed:
 				return
@@ -91,10 +97,33 @@ func (p *replicator) pipelineSend(pipe AppendPipeline, failed <-chan struct{}) {
 	}
 }
 
-// fullBatchReady reports whether a full request's worth of entries waits.
-func (p *replicator) fullBatchReady() bool {
+// pipelineOnce sends one full request through the pipeline.
+func (p *replicator) pipelineOnce(pipe AppendPipeline) bool {
+	req, err := p.buildAppend(p.next.Load())
+	if err != nil {
+		return false // the one-at-a-time path sends a snapshot or logs the error
+	}
+	if _, err := pipe.AppendEntries(req, new(AppendEntriesResponse)); err != nil {
+		p.r.logger.Error("failed to pipeline appendEntries", "peer", p.peer.Load().ID, "error", err)
+		return false
+	}
+	p.inflight.Add(1)
+	p.next.Store(req.PrevLogEntry + uint64(len(req.Entries)) + 1)
+	p.sentCommit = req.LeaderCommitIndex
+	return true
+}
+
+// directMaxEntries is the largest request a pipelining replicator sends as
+// a plain round trip when nothing is in flight.
+const directMaxEntries = 4
+
+// pending is the number of entries the peer has yet to be sent.
+func (p *replicator) pending() uint64 {
 	next, last := p.next.Load(), p.r.pubLastIndex.Load()
-	return last >= next && last-next+1 >= uint64(p.r.config().MaxAppendEntries)
+	if last < next {
+		return 0
+	}
+	return last - next + 1
 }
 
 // pipelineReceive processes responses in order until one fails or is
@@ -110,8 +139,9 @@ func (p *replicator) pipelineReceive(pipe AppendPipeline, failed chan<- struct{}
 			p.touch()
 			p.acknowledged(f.Request())
 			p.emitAppend(f.Start(), len(f.Request().Entries))
-			p.inflight.Add(-1)
-			p.notify() // the sender may be waiting for this response
+			if p.inflight.Add(-1) == 0 && p.hasWorkRacy() {
+				p.notify() // the sender waits for this response to send more
+			}
 		case <-sending:
 			return
 		case <-p.stopCh:
