@@ -9,6 +9,7 @@ package raft
 // leaderState belongs to the main loop unless marked otherwise.
 
 import (
+	"runtime"
 	"time"
 
 	metrics "github.com/armon/go-metrics"
@@ -211,6 +212,11 @@ func (r *Raft) handleApply(f *logFuture) {
 	l := r.lead
 	batch := append(l.applyBuf[:0], f)
 	maxBatch := r.config().MaxAppendEntries
+	if len(r.applyCh) == 0 && len(l.inflight) > 0 {
+		// Other entries are on their way, so other callers are likely
+		// about to Apply too: let them run before the batch is cut.
+		runtime.Gosched()
+	}
 collect:
 	for len(batch) < maxBatch {
 		select {
