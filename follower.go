@@ -159,7 +159,7 @@ func (r *Raft) appendEntries(req *AppendEntriesRequest, resp *AppendEntriesRespo
 		// Rule 5: commit no further than the entries this request proved.
 		proved := req.PrevLogEntry + uint64(len(req.Entries))
 		if c := min(req.LeaderCommitIndex, proved, r.lastIndex); c > r.commit {
-			r.commitTo(c, nil)
+			r.checkRemoved(r.commitTo(c, nil))
 		}
 	}
 	resp.Success = true
@@ -231,10 +231,12 @@ func decodeConfigEntries(es []*Log) ([]configEntry, error) {
 // commitTo advances the commit index to index, hands the newly committed
 // entries (and the futures of those this server accepted as leader) to the
 // FSM, and commits the configurations up to index.
-func (r *Raft) commitTo(index uint64, futures []*logFuture) {
+// It returns the committed configuration before the advance, for
+// checkRemoved, which the caller runs once it has finished with the commit.
+func (r *Raft) commitTo(index uint64, futures []*logFuture) (prevCommitted Configuration) {
 	r.setCommit(index)
 	prev := r.configs.committed
 	r.commitConfigs(index)
 	r.fsmQ.push(commitTask{index: index, futures: futures})
-	r.checkRemoved(prev)
+	return prev
 }

@@ -333,8 +333,9 @@ func (r *Raft) updateCommit() {
 	// Followers learn the new commit index with the next entries, or within
 	// CommitTimeout when no entries follow: telling them at once would
 	// double the messages of a lightly loaded cluster.
-	r.commitTo(commit, committed)
-	r.afterCommit()
+	prev := r.commitTo(commit, committed)
+	r.afterCommit() // completes the futures of membership changes first
+	r.checkRemoved(prev)
 }
 
 // handleNewerTerm steps down on a term learned by a replicator.
