@@ -170,45 +170,107 @@ func readValue(r *bufio.Reader, dst []byte, limit int) ([]byte, error) {
 	start := len(dst)
 	owed := 1 // values still to read; each takes at least one byte
 	for owed > 0 {
-		owed--
-		b, err := r.ReadByte()
-		if err != nil {
-			if len(dst) > start && err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
+		// Scan the whole tokens already buffered in one go, then copy them
+		// at once; a token cut by the end of the buffer takes the slow path.
+		var err error
+		if dst, owed, err = scanBuffered(r, dst, start, owed, limit); err != nil || owed == 0 {
 			return dst, err
 		}
-		dst = append(dst, b)
+		owed--
+		if dst, owed, err = readToken(r, dst, start, owed, limit); err != nil {
+			return dst, err
+		}
+	}
+	return dst, nil
+}
+
+// scanBuffered consumes the whole tokens at the front of r's buffer, as
+// long as values are owed, appending them to dst. It applies the same limit
+// checks as readToken.
+func scanBuffered(r *bufio.Reader, dst []byte, start, owed, limit int) ([]byte, int, error) {
+	win, _ := r.Peek(r.Buffered())
+	used := 0
+	for owed > 0 && used < len(win) {
+		b := win[used]
 		kind, width, n := mpHead(b)
-		if width > 0 {
-			if dst, err = copyN(r, dst, width); err != nil {
-				return dst, err
-			}
-			n = bigEndian(dst[len(dst)-width:])
-		}
 		if kind == mpInvalid {
-			return dst, fmt.Errorf("%w: byte 0x%02x", errMsgpackInvalid, b)
+			break // readToken reports it
 		}
-		// need is the bytes that must follow (scalars, raws, extensions) or
-		// the values owed (containers), each at least one byte: both must
-		// fit in what is left of limit.
+		head := 1 + width
+		if used+head > len(win) {
+			break
+		}
+		if width > 0 {
+			n = bigEndian(win[used+1 : used+head])
+		}
 		need := n
 		switch kind {
 		case mpMap:
 			need = 2 * n
 		case mpExt:
-			need = n + 1 // the extension's type byte
+			need = n + 1
 		}
-		if used := len(dst) - start; n < 0 || need < 0 || need > limit-used-owed {
-			return dst, fmt.Errorf("%w: %d more declared after %d bytes (limit %d)", errFrameTooLarge, need, used, limit)
+		total := len(dst) - start + used + head
+		if n < 0 || need < 0 || need > limit-total-(owed-1) {
+			break // readToken reports it
 		}
 		if kind == mpArray || kind == mpMap {
-			owed += need
-		} else if dst, err = copyN(r, dst, need); err != nil {
-			return dst, err
+			used += head
+			owed += need - 1
+			continue
 		}
+		if used+head+need > len(win) {
+			break
+		}
+		used += head + need
+		owed--
 	}
-	return dst, nil
+	dst = append(dst, win[:used]...)
+	_, err := r.Discard(used)
+	return dst, owed, err
+}
+
+// readToken reads one token (a header and, for scalars, raws and
+// extensions, its payload) from r, appending it to dst, and returns the
+// values still owed after it.
+func readToken(r *bufio.Reader, dst []byte, start, owed, limit int) ([]byte, int, error) {
+	b, err := r.ReadByte()
+	if err != nil {
+		if len(dst) > start && err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return dst, owed, err
+	}
+	dst = append(dst, b)
+	kind, width, n := mpHead(b)
+	if width > 0 {
+		if dst, err = copyN(r, dst, width); err != nil {
+			return dst, owed, err
+		}
+		n = bigEndian(dst[len(dst)-width:])
+	}
+	if kind == mpInvalid {
+		return dst, owed, fmt.Errorf("%w: byte 0x%02x", errMsgpackInvalid, b)
+	}
+	// need is the bytes that must follow (scalars, raws, extensions) or
+	// the values owed (containers), each at least one byte: both must
+	// fit in what is left of limit.
+	need := n
+	switch kind {
+	case mpMap:
+		need = 2 * n
+	case mpExt:
+		need = n + 1 // the extension's type byte
+	}
+	if used := len(dst) - start; n < 0 || need < 0 || need > limit-used-owed {
+		return dst, owed, fmt.Errorf("%w: %d more declared after %d bytes (limit %d)", errFrameTooLarge, need, used, limit)
+	}
+	if kind == mpArray || kind == mpMap {
+		owed += need
+	} else if dst, err = copyN(r, dst, need); err != nil {
+		return dst, owed, err
+	}
+	return dst, owed, nil
 }
 
 // copyN appends n bytes read from r to dst, growing dst by at most readChunk
