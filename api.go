@@ -73,25 +73,10 @@ func (r *Raft) enqueue(log Log, timeout time.Duration) ApplyFuture {
 	}
 	f := &logFuture{log: log}
 	f.init(r.shutdownCh)
-	select {
-	case r.applyCh <- f: // the main loop is waiting: no timer needed
-		return f
-	default:
+	if err := send(r.applyCh, f, timeout, r.shutdownCh); err != nil {
+		return errorFuture{err}
 	}
-	var expired <-chan time.Time
-	if timeout > 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		expired = t.C
-	}
-	select {
-	case r.applyCh <- f:
-		return f
-	case <-expired:
-		return errorFuture{ErrEnqueueTimeout}
-	case <-r.shutdownCh:
-		return errorFuture{ErrRaftShutdown}
-	}
+	return f
 }
 
 // VerifyLeader confirms that this server is still the leader by hearing from

@@ -15,13 +15,7 @@ import (
 // and add the others later. It fails with ErrCantBootstrap if the stores hold
 // any state, so it is safe to call at every start.
 func BootstrapCluster(conf *Config, logs LogStore, stable StableStore, snaps SnapshotStore, trans Transport, configuration Configuration) error {
-	if err := ValidateConfig(conf); err != nil {
-		return err
-	}
-	if err := checkConfiguration(configuration); err != nil {
-		return err
-	}
-	has, err := HasExistingState(logs, stable, snaps)
+	has, err := checkOffline(conf, logs, stable, snaps, configuration)
 	if err != nil {
 		return err
 	}
@@ -36,6 +30,18 @@ func BootstrapCluster(conf *Config, logs LogStore, stable StableStore, snaps Sna
 		return fmt.Errorf("raft: bootstrap: store configuration entry: %w", err)
 	}
 	return nil
+}
+
+// checkOffline validates the arguments of an offline operation and reports
+// whether the stores hold state.
+func checkOffline(conf *Config, logs LogStore, stable StableStore, snaps SnapshotStore, configuration Configuration) (bool, error) {
+	if err := ValidateConfig(conf); err != nil {
+		return false, err
+	}
+	if err := checkConfiguration(configuration); err != nil {
+		return false, err
+	}
+	return HasExistingState(logs, stable, snaps)
 }
 
 // HasExistingState reports whether the stores hold any state: a term, a log
@@ -70,13 +76,7 @@ func HasExistingState(logs LogStore, stable StableStore, snaps SnapshotStore) (b
 // snapshot becomes the servers' common base, and the log is emptied, with the
 // new configuration in the snapshot.
 func RecoverCluster(conf *Config, fsm FSM, logs LogStore, stable StableStore, snaps SnapshotStore, trans Transport, configuration Configuration) error {
-	if err := ValidateConfig(conf); err != nil {
-		return err
-	}
-	if err := checkConfiguration(configuration); err != nil {
-		return err
-	}
-	has, err := HasExistingState(logs, stable, snaps)
+	has, err := checkOffline(conf, logs, stable, snaps, configuration)
 	if err != nil {
 		return err
 	}

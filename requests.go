@@ -17,6 +17,18 @@ type loopRequest interface {
 // sendRequest hands req to the main loop, giving up after timeout (0: no
 // limit) or at shutdown.
 func (r *Raft) sendRequest(req loopRequest, timeout time.Duration) error {
+	return send(r.reqCh, req, timeout, r.shutdownCh)
+}
+
+// send sends v on ch, giving up with ErrEnqueueTimeout after timeout (0: no
+// limit) or with ErrRaftShutdown at shutdown. A send that can go at once
+// costs no timer.
+func send[T any](ch chan<- T, v T, timeout time.Duration, shutdownCh <-chan struct{}) error {
+	select {
+	case ch <- v:
+		return nil
+	default:
+	}
 	var expired <-chan time.Time
 	if timeout > 0 {
 		t := time.NewTimer(timeout)
@@ -24,11 +36,11 @@ func (r *Raft) sendRequest(req loopRequest, timeout time.Duration) error {
 		expired = t.C
 	}
 	select {
-	case r.reqCh <- req:
+	case ch <- v:
 		return nil
 	case <-expired:
 		return ErrEnqueueTimeout
-	case <-r.shutdownCh:
+	case <-shutdownCh:
 		return ErrRaftShutdown
 	}
 }

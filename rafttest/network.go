@@ -204,51 +204,42 @@ func (t *transport) send(target raft.ServerAddress, call func(keep bool) error) 
 	return call(true)
 }
 
-func (t *transport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
+// rpc runs one RPC of the embedded InmemTransport through the network: call
+// makes it into a fresh response; only the original (not a duplicate) fills
+// resp and is shown to the hook.
+func rpc[Req, Resp any](t *transport, target raft.ServerAddress, args *Req, resp *Resp, call func(*Req, *Resp) error) error {
 	return t.send(target, func(keep bool) error {
-		var r raft.AppendEntriesResponse
-		err := t.InmemTransport.AppendEntries(id, target, args, &r)
+		var r Resp
+		err := call(args, &r)
 		if keep {
 			*resp = r
 			t.net.observe(t.LocalAddr(), target, args, resp, err)
 		}
 		return err
+	})
+}
+
+func (t *transport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
+	return rpc(t, target, args, resp, func(a *raft.AppendEntriesRequest, r *raft.AppendEntriesResponse) error {
+		return t.InmemTransport.AppendEntries(id, target, a, r)
 	})
 }
 
 func (t *transport) RequestVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestVoteRequest, resp *raft.RequestVoteResponse) error {
-	return t.send(target, func(keep bool) error {
-		var r raft.RequestVoteResponse
-		err := t.InmemTransport.RequestVote(id, target, args, &r)
-		if keep {
-			*resp = r
-			t.net.observe(t.LocalAddr(), target, args, resp, err)
-		}
-		return err
+	return rpc(t, target, args, resp, func(a *raft.RequestVoteRequest, r *raft.RequestVoteResponse) error {
+		return t.InmemTransport.RequestVote(id, target, a, r)
 	})
 }
 
 func (t *transport) RequestPreVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestPreVoteRequest, resp *raft.RequestPreVoteResponse) error {
-	return t.send(target, func(keep bool) error {
-		var r raft.RequestPreVoteResponse
-		err := t.InmemTransport.RequestPreVote(id, target, args, &r)
-		if keep {
-			*resp = r
-			t.net.observe(t.LocalAddr(), target, args, resp, err)
-		}
-		return err
+	return rpc(t, target, args, resp, func(a *raft.RequestPreVoteRequest, r *raft.RequestPreVoteResponse) error {
+		return t.InmemTransport.RequestPreVote(id, target, a, r)
 	})
 }
 
 func (t *transport) TimeoutNow(id raft.ServerID, target raft.ServerAddress, args *raft.TimeoutNowRequest, resp *raft.TimeoutNowResponse) error {
-	return t.send(target, func(keep bool) error {
-		var r raft.TimeoutNowResponse
-		err := t.InmemTransport.TimeoutNow(id, target, args, &r)
-		if keep {
-			*resp = r
-			t.net.observe(t.LocalAddr(), target, args, resp, err)
-		}
-		return err
+	return rpc(t, target, args, resp, func(a *raft.TimeoutNowRequest, r *raft.TimeoutNowResponse) error {
+		return t.InmemTransport.TimeoutNow(id, target, a, r)
 	})
 }
 
