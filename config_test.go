@@ -172,3 +172,19 @@ func TestPreVoteFollowsConfigAndTransport(t *testing.T) {
 		})
 	}
 }
+
+func TestDefaultLoggerHonoursOutputAndLevel(t *testing.T) {
+	var out strings.Builder
+	conf := DefaultConfig()
+	conf.LocalID = "a"
+	conf.LogOutput = &out
+	conf.LogLevel = "WARN"
+	l := newLogger(conf)
+	l.Info("quiet")
+	l.Warn("loud")
+	require.NotContains(t, out.String(), "quiet")
+	require.Contains(t, out.String(), "loud")
+	require.Contains(t, out.String(), "raft:", "the default logger is named raft")
+	conf.Logger = l.Named("mine")
+	require.Equal(t, conf.Logger, newLogger(conf), "a configured Logger is used as is")
+}

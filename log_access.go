@@ -73,6 +73,8 @@ func (r *Raft) storeEntries(es []*Log) error {
 	if err := r.storageFailed(); err != nil {
 		return err
 	}
+	assert(es[0].Index == r.lastIndex+1, "appending entries that do not continue the log",
+		"first", es[0].Index, "last", r.lastIndex)
 	r.stageCommit(r.commit)
 	if err := r.logs.StoreLogs(es); err != nil {
 		return r.failStorage("store log entries", err)

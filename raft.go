@@ -312,6 +312,7 @@ func (r *Raft) setSnapshot(index, term uint64) {
 // setCommit moves the commit index forward.
 func (r *Raft) setCommit(index uint64) {
 	assert(index >= r.commit, "commit index going back", "from", r.commit, "to", index)
+	assert(index <= r.lastIndex, "commit index past the log", "commit", index, "last", r.lastIndex)
 	r.commit = index
 	r.pubCommit.Store(index)
 }
