@@ -127,8 +127,14 @@ func (p *replicator) pending() uint64 {
 }
 
 // pipelineReceive processes responses in order until one fails or is
-// refused (closing failed), or the sender is done.
+// refused (closing failed), the replicator stops, or the sender is done.
+//
+// It closes the pipeline when it returns: once nobody drains the pipeline's
+// Consumer, the transport cannot deliver more answers, so a sender blocked
+// in AppendEntries waiting for room in flight would wait for ever; closing
+// the pipeline releases it.
 func (p *replicator) pipelineReceive(pipe AppendPipeline, failed chan<- struct{}, sending <-chan struct{}) {
+	defer pipe.Close()
 	for {
 		select {
 		case f := <-pipe.Consumer():
