@@ -26,6 +26,27 @@ const (
 // request itself then ends with its outcome or with the server's shutdown.
 const opTimeout = 2 * time.Second
 
+// futureWait bounds the wait for a request's outcome. Both libraries
+// promise one; a request that never completes is reported as stuck (which
+// fails the test) and returns errStuck, instead of hanging the test.
+const futureWait = 15 * time.Second
+
+var errStuck = errors.New("request never completed")
+
+// await returns what wait returns, or errStuck after futureWait. A stuck
+// wait leaves its goroutine behind; the test fails anyway.
+func await(stuck func(what string), what string, wait func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(futureWait):
+		stuck(what)
+		return fmt.Errorf("%s: %w", what, errStuck)
+	}
+}
+
 // settings are the parts of the configuration a test chooses; the rest is
 // the same for every test (short timeouts, see the config functions).
 type settings struct {
@@ -62,8 +83,9 @@ type node interface {
 	// firstIndex is the first index of the server's LogStore.
 	firstIndex() (uint64, error)
 	history() *history
-	// shutdown stops the server and closes its transport.
-	shutdown() error
+	// stop shuts the server down; closeTransport then closes its transport.
+	stop() error
+	closeTransport() error
 }
 
 // The transports' settings, the same for both libraries.
@@ -81,17 +103,18 @@ type rkNode struct {
 	store  *raft.InmemStore
 	snaps  *raft.InmemSnapshotStore
 	h      *history
-	r      *raft.Raft // nil until started
+	stuck  func(what string) // reports a request that never completed
+	r      *raft.Raft        // nil until started
 }
 
-func newRaftkitNode(id string, s settings, logger hclog.Logger) (*rkNode, error) {
+func newRaftkitNode(id string, s settings, logger hclog.Logger, stuck func(string)) (*rkNode, error) {
 	trans, err := raft.NewTCPTransportWithConfig("127.0.0.1:0", nil, &raft.NetworkTransportConfig{
 		MaxPool: transportPool, Timeout: transportTimeout, Logger: logger.Named("transport")})
 	if err != nil {
 		return nil, fmt.Errorf("raftkit transport for %s: %w", id, err)
 	}
 	return &rkNode{sid: id, logger: logger, s: s, trans: trans, store: raft.NewInmemStore(),
-		snaps: raft.NewInmemSnapshotStore(), h: &history{}}, nil
+		snaps: raft.NewInmemSnapshotStore(), h: &history{}, stuck: stuck}, nil
 }
 
 func (n *rkNode) config() *raft.Config {
@@ -100,6 +123,10 @@ func (n *rkNode) config() *raft.Config {
 	c.HeartbeatTimeout, c.ElectionTimeout = 150*time.Millisecond, 150*time.Millisecond
 	c.LeaderLeaseTimeout, c.CommitTimeout = 100*time.Millisecond, 5*time.Millisecond
 	c.TrailingLogs, c.SnapshotThreshold, c.SnapshotInterval = n.s.trailingLogs, n.s.snapshotThreshold, n.s.snapshotInterval
+	// The tests shut removed servers down themselves. Besides, hashicorp's
+	// leader removing itself may shut down before completing the
+	// RemoveServer future, which then never completes.
+	c.ShutdownOnRemove = false
 	c.Logger = n.logger
 	return c
 }
@@ -123,30 +150,39 @@ func (n *rkNode) start(boot []member) error {
 	return nil
 }
 
-func (n *rkNode) id() string           { return n.sid }
-func (n *rkNode) addr() string         { return string(n.trans.LocalAddr()) }
-func (n *rkNode) lib() lib             { return raftkit }
-func (n *rkNode) history() *history    { return n.h }
-func (n *rkNode) isLeader() bool       { return n.r.State() == raft.Leader }
-func (n *rkNode) apply(b []byte) error { return n.r.Apply(b, opTimeout).Error() }
-func (n *rkNode) barrier() error       { return n.r.Barrier(opTimeout).Error() }
-func (n *rkNode) snapshot() error      { return n.r.Snapshot().Error() }
+func (n *rkNode) id() string        { return n.sid }
+func (n *rkNode) addr() string      { return string(n.trans.LocalAddr()) }
+func (n *rkNode) lib() lib          { return raftkit }
+func (n *rkNode) history() *history { return n.h }
+func (n *rkNode) isLeader() bool    { return n.r.State() == raft.Leader }
+
+func (n *rkNode) apply(b []byte) error {
+	return await(n.stuck, n.sid+" apply", n.r.Apply(b, opTimeout).Error)
+}
+
+func (n *rkNode) barrier() error {
+	return await(n.stuck, n.sid+" barrier", n.r.Barrier(opTimeout).Error)
+}
+
+func (n *rkNode) snapshot() error {
+	return await(n.stuck, n.sid+" snapshot", n.r.Snapshot().Error)
+}
 
 func (n *rkNode) addVoter(id, addr string) error {
-	return n.r.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, opTimeout).Error()
+	return await(n.stuck, n.sid+" add voter "+id, n.r.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, opTimeout).Error)
 }
 
 func (n *rkNode) removeServer(id string) error {
-	return n.r.RemoveServer(raft.ServerID(id), 0, opTimeout).Error()
+	return await(n.stuck, n.sid+" remove server "+id, n.r.RemoveServer(raft.ServerID(id), 0, opTimeout).Error)
 }
 
 func (n *rkNode) transferTo(id, addr string) error {
-	return n.r.LeadershipTransferToServer(raft.ServerID(id), raft.ServerAddress(addr)).Error()
+	return await(n.stuck, n.sid+" transfer to "+id, n.r.LeadershipTransferToServer(raft.ServerID(id), raft.ServerAddress(addr)).Error)
 }
 
 func (n *rkNode) servers() (map[string]string, error) {
 	f := n.r.GetConfiguration()
-	if err := f.Error(); err != nil {
+	if err := await(n.stuck, n.sid+" get configuration", f.Error); err != nil {
 		return nil, err
 	}
 	m := make(map[string]string)
@@ -158,13 +194,14 @@ func (n *rkNode) servers() (map[string]string, error) {
 
 func (n *rkNode) firstIndex() (uint64, error) { return n.store.FirstIndex() }
 
-func (n *rkNode) shutdown() error {
-	var err error
-	if n.r != nil {
-		err = n.r.Shutdown().Error()
+func (n *rkNode) stop() error {
+	if n.r == nil {
+		return nil
 	}
-	return errors.Join(err, n.trans.Close())
+	return n.r.Shutdown().Error()
 }
+
+func (n *rkNode) closeTransport() error { return n.trans.Close() }
 
 // hcNode is a hashicorp/raft server.
 type hcNode struct {
@@ -175,17 +212,18 @@ type hcNode struct {
 	store  *hraft.InmemStore
 	snaps  *hraft.InmemSnapshotStore
 	h      *history
-	r      *hraft.Raft // nil until started
+	stuck  func(what string) // reports a request that never completed
+	r      *hraft.Raft       // nil until started
 }
 
-func newHashicorpNode(id string, s settings, logger hclog.Logger) (*hcNode, error) {
+func newHashicorpNode(id string, s settings, logger hclog.Logger, stuck func(string)) (*hcNode, error) {
 	trans, err := hraft.NewTCPTransportWithConfig("127.0.0.1:0", nil, &hraft.NetworkTransportConfig{
 		MaxPool: transportPool, Timeout: transportTimeout, Logger: logger.Named("transport")})
 	if err != nil {
 		return nil, fmt.Errorf("hashicorp transport for %s: %w", id, err)
 	}
 	return &hcNode{sid: id, logger: logger, s: s, trans: trans, store: hraft.NewInmemStore(),
-		snaps: hraft.NewInmemSnapshotStore(), h: &history{}}, nil
+		snaps: hraft.NewInmemSnapshotStore(), h: &history{}, stuck: stuck}, nil
 }
 
 func (n *hcNode) config() *hraft.Config {
@@ -194,6 +232,10 @@ func (n *hcNode) config() *hraft.Config {
 	c.HeartbeatTimeout, c.ElectionTimeout = 150*time.Millisecond, 150*time.Millisecond
 	c.LeaderLeaseTimeout, c.CommitTimeout = 100*time.Millisecond, 5*time.Millisecond
 	c.TrailingLogs, c.SnapshotThreshold, c.SnapshotInterval = n.s.trailingLogs, n.s.snapshotThreshold, n.s.snapshotInterval
+	// The tests shut removed servers down themselves. Besides, hashicorp's
+	// leader removing itself may shut down before completing the
+	// RemoveServer future, which then never completes.
+	c.ShutdownOnRemove = false
 	c.Logger = n.logger
 	return c
 }
@@ -217,30 +259,39 @@ func (n *hcNode) start(boot []member) error {
 	return nil
 }
 
-func (n *hcNode) id() string           { return n.sid }
-func (n *hcNode) addr() string         { return string(n.trans.LocalAddr()) }
-func (n *hcNode) lib() lib             { return hashicorp }
-func (n *hcNode) history() *history    { return n.h }
-func (n *hcNode) isLeader() bool       { return n.r.State() == hraft.Leader }
-func (n *hcNode) apply(b []byte) error { return n.r.Apply(b, opTimeout).Error() }
-func (n *hcNode) barrier() error       { return n.r.Barrier(opTimeout).Error() }
-func (n *hcNode) snapshot() error      { return n.r.Snapshot().Error() }
+func (n *hcNode) id() string        { return n.sid }
+func (n *hcNode) addr() string      { return string(n.trans.LocalAddr()) }
+func (n *hcNode) lib() lib          { return hashicorp }
+func (n *hcNode) history() *history { return n.h }
+func (n *hcNode) isLeader() bool    { return n.r.State() == hraft.Leader }
+
+func (n *hcNode) apply(b []byte) error {
+	return await(n.stuck, n.sid+" apply", n.r.Apply(b, opTimeout).Error)
+}
+
+func (n *hcNode) barrier() error {
+	return await(n.stuck, n.sid+" barrier", n.r.Barrier(opTimeout).Error)
+}
+
+func (n *hcNode) snapshot() error {
+	return await(n.stuck, n.sid+" snapshot", n.r.Snapshot().Error)
+}
 
 func (n *hcNode) addVoter(id, addr string) error {
-	return n.r.AddVoter(hraft.ServerID(id), hraft.ServerAddress(addr), 0, opTimeout).Error()
+	return await(n.stuck, n.sid+" add voter "+id, n.r.AddVoter(hraft.ServerID(id), hraft.ServerAddress(addr), 0, opTimeout).Error)
 }
 
 func (n *hcNode) removeServer(id string) error {
-	return n.r.RemoveServer(hraft.ServerID(id), 0, opTimeout).Error()
+	return await(n.stuck, n.sid+" remove server "+id, n.r.RemoveServer(hraft.ServerID(id), 0, opTimeout).Error)
 }
 
 func (n *hcNode) transferTo(id, addr string) error {
-	return n.r.LeadershipTransferToServer(hraft.ServerID(id), hraft.ServerAddress(addr)).Error()
+	return await(n.stuck, n.sid+" transfer to "+id, n.r.LeadershipTransferToServer(hraft.ServerID(id), hraft.ServerAddress(addr)).Error)
 }
 
 func (n *hcNode) servers() (map[string]string, error) {
 	f := n.r.GetConfiguration()
-	if err := f.Error(); err != nil {
+	if err := await(n.stuck, n.sid+" get configuration", f.Error); err != nil {
 		return nil, err
 	}
 	m := make(map[string]string)
@@ -252,10 +303,11 @@ func (n *hcNode) servers() (map[string]string, error) {
 
 func (n *hcNode) firstIndex() (uint64, error) { return n.store.FirstIndex() }
 
-func (n *hcNode) shutdown() error {
-	var err error
-	if n.r != nil {
-		err = n.r.Shutdown().Error()
+func (n *hcNode) stop() error {
+	if n.r == nil {
+		return nil
 	}
-	return errors.Join(err, n.trans.Close())
+	return n.r.Shutdown().Error()
 }
+
+func (n *hcNode) closeTransport() error { return n.trans.Close() }
