@@ -129,18 +129,24 @@ func (c *configurationFuture) Configuration() Configuration {
 	return c.configurations.latest
 }
 
-// shutdownFuture waits until every goroutine of raft has ended.
+// shutdownFuture waits until every goroutine of raft has ended, closing the
+// transport if it can be closed.
 type shutdownFuture struct {
 	r *Raft // nil when Shutdown was already called
 }
 
+//
+// The transport is closed first: an RPC in flight (a snapshot streaming to a
+// peer that went silent, say) then fails at once instead of holding the
+// goroutine that made it until the transport's timeout.
 func (s *shutdownFuture) Error() error {
 	if s.r == nil {
 		return nil
 	}
-	s.r.group.Wait()
+	var err error
 	if closer, ok := s.r.trans.(WithClose); ok {
-		return closer.Close()
+		err = closer.Close()
 	}
-	return nil
+	s.r.group.Wait()
+	return err
 }

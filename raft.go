@@ -403,8 +403,9 @@ func (r *Raft) adoptTerm(term uint64) error {
 }
 
 // Shutdown stops the server. Pending and later requests fail with
-// ErrRaftShutdown. The returned future's Error waits until every goroutine has
-// ended and then closes the transport if it can be closed. Shutdown may be
+// ErrRaftShutdown. The returned future's Error closes the transport if it can
+// be closed (so that RPCs in flight end at once) and waits until every
+// goroutine has ended. Shutdown may be
 // called any number of times; it never blocks.
 func (r *Raft) Shutdown() Future {
 	r.shutdownMu.Lock()

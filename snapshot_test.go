@@ -261,7 +261,7 @@ func TestAppliesFlowWhileSnapshotPersists(t *testing.T) {
 type faultySnapshots struct {
 	*raft.InmemSnapshotStore
 	fail      atomic.Bool
-	slowWrite time.Duration
+	slowWrite atomic.Int64 // time.Duration of each Write of a sink
 }
 
 func (f *faultySnapshots) Create(v raft.SnapshotVersion, index, term uint64, c raft.Configuration, ci uint64, t raft.Transport) (raft.SnapshotSink, error) {
@@ -269,7 +269,7 @@ func (f *faultySnapshots) Create(v raft.SnapshotVersion, index, term uint64, c r
 		return nil, errors.New("injected: cannot create snapshot")
 	}
 	sink, err := f.InmemSnapshotStore.Create(v, index, term, c, ci, t)
-	return &slowSink{SnapshotSink: sink, delay: f.slowWrite}, err
+	return &slowSink{SnapshotSink: sink, delay: time.Duration(f.slowWrite.Load())}, err
 }
 
 type slowSink struct {
@@ -331,7 +331,9 @@ func TestLongSnapshotTransferKeepsTheLeader(t *testing.T) {
 		Config: func(c *raft.Config) { c.TrailingLogs = 5 },
 		NewSnapshotStore: func(id raft.ServerID) (raft.SnapshotStore, error) {
 			// Every write of a received snapshot takes ten election timeouts.
-			return &faultySnapshots{InmemSnapshotStore: raft.NewInmemSnapshotStore(), slowWrite: 500 * time.Millisecond}, nil
+			s := &faultySnapshots{InmemSnapshotStore: raft.NewInmemSnapshotStore()}
+			s.slowWrite.Store(int64(500 * time.Millisecond))
+			return s, nil
 		}}
 	inBubble(t, opts, func(t *testing.T, c *rafttest.Cluster) {
 		leader, lagging := laggingBehindSnapshot(t, c)
@@ -403,6 +405,30 @@ func TestNoSnapshotRestoreOnStart(t *testing.T) {
 		mustApply(t, c, "y", 1)
 		if got := len(logFSM(n).Commands()); got != 1 {
 			t.Fatalf("FSM holds %d commands after one more, want 1", got)
+		}
+	})
+}
+
+func TestShutdownDuringSnapshotTransfer(t *testing.T) {
+	stores := map[raft.ServerID]*faultySnapshots{}
+	opts := rafttest.Options{Servers: 3, RPCTimeout: time.Hour,
+		Config: func(c *raft.Config) { c.TrailingLogs = 5 },
+		NewSnapshotStore: func(id raft.ServerID) (raft.SnapshotStore, error) {
+			stores[id] = &faultySnapshots{InmemSnapshotStore: raft.NewInmemSnapshotStore()}
+			return stores[id], nil
+		}}
+	inBubble(t, opts, func(t *testing.T, c *rafttest.Cluster) {
+		leader, lagging := laggingBehindSnapshot(t, c)
+		// The follower takes an hour to write the snapshot it receives.
+		stores[lagging.ID].slowWrite.Store(int64(time.Hour))
+		c.Heal()
+		time.Sleep(time.Second) // the transfer is under way
+		start := time.Now()
+		if err := leader.Raft().Shutdown().Error(); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took > time.Second {
+			t.Fatalf("Shutdown took %s while a snapshot was in flight", took)
 		}
 	})
 }
