@@ -135,7 +135,8 @@ type shutdownFuture struct {
 	r *Raft // nil when Shutdown was already called
 }
 
-// The transport is closed first: an RPC in flight (a snapshot streaming to a
+// Error closes the transport and waits for raft's goroutines. The transport
+// is closed first: an RPC in flight (a snapshot streaming to a
 // peer that went silent, say) then fails at once instead of holding the
 // goroutine that made it until the transport's timeout.
 func (s *shutdownFuture) Error() error {
