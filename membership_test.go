@@ -80,6 +80,16 @@ func (w *writer) finish(t *testing.T) {
 	}
 }
 
+// serverOf returns id's entry in a server's latest configuration.
+func serverOf(r *raft.Raft, id raft.ServerID) raft.Server {
+	for _, s := range r.GetConfiguration().Configuration().Servers {
+		if s.ID == id {
+			return s
+		}
+	}
+	return raft.Server{}
+}
+
 // voters returns the voters of a server's latest configuration.
 func voters(r *raft.Raft) []raft.ServerID {
 	var out []raft.ServerID
@@ -282,13 +292,38 @@ func TestConfigurationChangeRefusals(t *testing.T) {
 		}
 		index := r.GetConfiguration().Index()
 		// Adding a voter again only updates its address.
-		if err := r.AddVoter(follower.ID, follower.Addr, 0, 0).Error(); err != nil {
+		if err := r.AddVoter(follower.ID, "moved", 0, 0).Error(); err != nil {
 			t.Fatal(err)
 		}
 		if got := len(voters(r)); got != 3 {
 			t.Fatalf("re-adding a voter left %d voters", got)
 		}
+		if s := serverOf(r, follower.ID); s.Address != "moved" || s.Suffrage != raft.Voter {
+			t.Fatalf("re-added voter is %+v, want a voter at its new address", s)
+		}
+		if err := r.AddVoter(follower.ID, follower.Addr, 0, 0).Error(); err != nil {
+			t.Fatal(err)
+		}
+		// Demoting a voter keeps it as a non-voter.
+		other := others(c, leader)[1]
+		if err := r.DemoteVoter(other.ID, 0, 0).Error(); err != nil {
+			t.Fatal(err)
+		}
+		if s := serverOf(r, other.ID); s.Suffrage != raft.Nonvoter {
+			t.Fatalf("demoted voter is %+v", s)
+		}
+		mustApply(t, c, "after demotion", 1)
+		if err := r.AddVoter(other.ID, other.Addr, 0, 0).Error(); err != nil {
+			t.Fatalf("promote the demoted server again: %v", err)
+		}
+		index = r.GetConfiguration().Index()
 		// A stale prevIndex is refused.
+		if err := r.AddNonvoter("m", "m-addr", index, 0).Error(); err != nil {
+			t.Fatalf("change at the current prevIndex: %v", err)
+		}
+		if err := r.RemoveServer("m", 0, 0).Error(); err != nil {
+			t.Fatal(err)
+		}
 		err := r.AddNonvoter("n", "n-addr", index, 0).Error()
 		if err == nil || !strings.Contains(err.Error(), "configuration changed since") {
 			t.Fatalf("stale prevIndex: %v", err)
