@@ -71,12 +71,30 @@ func (r *Raft) enqueue(log Log, timeout time.Duration) ApplyFuture {
 		}
 		return errorFuture{r.notLeaderError()}
 	}
-	f := &logFuture{log: log}
-	f.init(r.shutdownCh)
+	f := newLogFuture(log)
 	if err := send(r.applyCh, f, timeout, r.shutdownCh); err != nil {
 		return errorFuture{err}
 	}
+	if r.isShutdown() {
+		// The main loop may have drained the channel before f arrived;
+		// whoever drains it now answers f.
+		r.drainApplies()
+	}
 	return f
+}
+
+// drainApplies fails the entries waiting in the Apply channel. Raft calls it
+// when the main loop ends, and so does any Apply that finds raft shut down
+// after queuing, so that no queued future goes unanswered.
+func (r *Raft) drainApplies() {
+	for {
+		select {
+		case f := <-r.applyCh:
+			f.respond(ErrRaftShutdown)
+		default:
+			return
+		}
+	}
 }
 
 // VerifyLeader confirms that this server is still the leader by hearing from

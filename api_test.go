@@ -363,3 +363,63 @@ func TestShutdown(t *testing.T) {
 		}
 	})
 }
+
+// TestShutdownAnswersEveryApply shuts a healthy leader down while callers
+// apply as fast as they can: every future is answered (a lost one would
+// block its caller for ever, which the bubble reports as a deadlock), and
+// every Apply that reported success was applied by the leader's FSM.
+func TestShutdownAnswersEveryApply(t *testing.T) {
+	inBubble(t, rafttest.Options{Servers: 3}, func(t *testing.T, c *rafttest.Cluster) {
+		leader := mustLeader(t, c)
+		r := leader.Raft()
+		var (
+			mu      sync.Mutex
+			ok      []uint64 // indexes of the applies that succeeded
+			wg      sync.WaitGroup
+			running = make(chan struct{}) // closed once 1,000 succeeded
+		)
+		for g := 0; g < 50; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					f := r.Apply([]byte("w"), 0)
+					err := f.Error()
+					switch {
+					case err == nil:
+						mu.Lock()
+						ok = append(ok, f.Index())
+						if len(ok) == 1000 {
+							close(running)
+						}
+						mu.Unlock()
+					case errors.Is(err, raft.ErrRaftShutdown), errors.Is(err, raft.ErrLeadershipLost):
+						return
+					default:
+						t.Errorf("apply: %v", err)
+						return
+					}
+				}
+			}()
+		}
+		// Under load the bubble's clock stands still (its goroutines never
+		// all block), so wait for progress rather than for time.
+		<-running
+		if err := r.Shutdown().Error(); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		if len(ok) == 0 {
+			t.Fatal("no apply succeeded before the shutdown")
+		}
+		applied := map[uint64]bool{}
+		for _, i := range leader.FSM().(*rafttest.LogFSM).Indexes() {
+			applied[i] = true
+		}
+		for _, i := range ok {
+			if !applied[i] {
+				t.Fatalf("apply at index %d succeeded but the FSM never saw it", i)
+			}
+		}
+	})
+}

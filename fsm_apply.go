@@ -58,19 +58,53 @@ func (snapshotTask) fsmTask() {}
 type fsmQueue struct {
 	mu     sync.Mutex
 	tasks  []fsmTask // guarded by mu
+	closed bool      // guarded by mu; the FSM goroutine has ended
 	notify chan struct{}
 }
 
 func (q *fsmQueue) init() { q.notify = make(chan struct{}, 1) }
 
-// push queues t and wakes the FSM goroutine.
+// push queues t and wakes the FSM goroutine. Once the goroutine has ended, t
+// is abandoned at once instead.
 func (q *fsmQueue) push(t fsmTask) {
 	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		abandon(t)
+		return
+	}
 	q.tasks = append(q.tasks, t)
 	q.mu.Unlock()
 	select {
 	case q.notify <- struct{}{}:
 	default:
+	}
+}
+
+// close is called by the FSM goroutine as it ends: queued tasks, and any
+// pushed later, are abandoned.
+func (q *fsmQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	ts := q.tasks
+	q.tasks = nil
+	q.mu.Unlock()
+	for _, t := range ts {
+		abandon(t)
+	}
+}
+
+// abandon releases a task that will never run: the futures of a commit task
+// are answered (a logFuture must always be) and a restore's source is
+// closed. Their waiters see raft's shutdown.
+func abandon(t fsmTask) {
+	switch t := t.(type) {
+	case commitTask:
+		for _, f := range t.futures {
+			f.respond(ErrRaftShutdown)
+		}
+	case restoreTask:
+		t.source.Close()
 	}
 }
 
@@ -115,6 +149,7 @@ func (r *Raft) runFSM() {
 		select {
 		case <-r.fsmQ.notify:
 		case <-r.shutdownCh:
+			r.fsmQ.close()
 			return
 		}
 		tasks = r.fsmQ.take(tasks)
@@ -151,10 +186,14 @@ func (f *fsmRunner) applyUpTo(index uint64, futures []*logFuture) {
 		}
 		f.applyBatch()
 	}
-	if f.failed != nil {
-		for _, fu := range futures {
-			fu.respond(f.failed)
-		}
+	// Futures left over were not applied here: reading the log failed, or
+	// a snapshot restore had already carried the FSM past their entries.
+	err := f.failed
+	if err == nil {
+		err = ErrAbortedByRestore
+	}
+	for _, fu := range futures {
+		fu.respond(err)
 	}
 }
 
@@ -191,8 +230,13 @@ func (f *fsmRunner) load(first uint64, n int, futures []*logFuture) (int, error)
 // applyBatch gives the loaded entries to the FSM and answers their futures.
 func (f *fsmRunner) applyBatch() {
 	start := time.Now()
-	responses := f.applyToFSM()
 	var dispatched time.Time
+	for _, fu := range f.futs {
+		if fu != nil {
+			dispatched = fu.dispatched // read before fu is answered
+		}
+	}
+	responses := f.applyToFSM()
 	for i, e := range f.batch {
 		if e.Type == LogConfiguration {
 			f.noteConfiguration(e)
@@ -200,7 +244,6 @@ func (f *fsmRunner) applyBatch() {
 		if fu := f.futs[i]; fu != nil {
 			fu.response = responses[i]
 			fu.respond(nil)
-			dispatched = fu.dispatched
 		}
 	}
 	if !dispatched.IsZero() {
@@ -232,6 +275,14 @@ func (f *fsmRunner) applyToFSM() []interface{} {
 		switch {
 		case e.Type == LogCommand:
 			responses[i] = f.r.fsm.Apply(e)
+			if fu := f.futs[i]; fu != nil {
+				// Answer at once rather than after the batch: the caller
+				// can send its next command while the rest is applied.
+				f.r.lastApplied.Store(e.Index)
+				fu.response = responses[i]
+				fu.respond(nil)
+				f.futs[i] = nil // answered: applyBatch skips it
+			}
 		case e.Type == LogConfiguration && isCS:
 			if c, err := decodeConfiguration(e.Data); err == nil {
 				cs.StoreConfiguration(e.Index, c)

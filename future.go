@@ -7,6 +7,7 @@ package raft
 import (
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -107,12 +108,44 @@ func (f *future) Error() error {
 
 // logFuture carries one entry from a caller through the leader's log to the
 // FSM, and back with the FSM's response.
+//
+// It is the future of every Apply, so it is built to be cheap: no channel
+// (a WaitGroup needs no allocation of its own, and its waiters queue on the
+// runtime's semaphore table instead of all contending for the lock of
+// raft's shutdown channel, as a select on it would). In exchange, raft
+// guarantees that every logFuture it accepted is answered, shutdown
+// included: at each moment exactly one place holds it (the Apply channel,
+// the leader's inflight list, or a commit task of the FSM queue) and each
+// of them answers what it holds when it is torn down.
 type logFuture struct {
-	future
+	wg       sync.WaitGroup // one Add at creation, Done by the first respond
+	answered atomic.Bool
+	err      error // written once, before wg.Done
 	log      Log
 	response interface{} // set by the FSM goroutine before respond
 	// dispatched is when the leader appended the entry, for commitTime.
 	dispatched time.Time
+}
+
+// newLogFuture returns a pending future for entry e.
+func newLogFuture(e Log) *logFuture {
+	f := &logFuture{log: e}
+	f.wg.Add(1)
+	return f
+}
+
+// respond completes f with err. Only the first call has an effect.
+func (l *logFuture) respond(err error) {
+	if l.answered.CompareAndSwap(false, true) {
+		l.err = err
+		l.wg.Done()
+	}
+}
+
+// Error waits for the answer, which raft always gives (see logFuture).
+func (l *logFuture) Error() error {
+	l.wg.Wait()
+	return l.err
 }
 
 func (l *logFuture) Index() uint64         { return l.log.Index }

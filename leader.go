@@ -152,8 +152,7 @@ func (r *Raft) startLeading() {
 	r.lead = l
 	r.setLeader(r.localAddr, r.localID)
 	l.writer = r.newLogWriter(l.progress)
-	noop := &logFuture{log: Log{Type: LogNoop}}
-	noop.init(r.shutdownCh)
+	noop := newLogFuture(Log{Type: LogNoop})
 	r.dispatch([]*logFuture{noop})
 	l.termStart = noop.log.Index
 	r.syncReplicators()

@@ -95,8 +95,7 @@ func (r *Raft) maybeStartChange() {
 // appendConfiguration appends a configuration entry; it takes effect at once.
 func (r *Raft) appendConfiguration(next Configuration) {
 	prev := r.configs.latest
-	lf := &logFuture{log: Log{Type: LogConfiguration, Data: EncodeConfiguration(next)}}
-	lf.init(r.shutdownCh)
+	lf := newLogFuture(Log{Type: LogConfiguration, Data: EncodeConfiguration(next)})
 	r.dispatch([]*logFuture{lf})
 	r.appendConfig(lf.log.Index, next)
 	r.logger.Info("updating configuration", "servers", next.Servers, "index", lf.log.Index)

@@ -258,6 +258,7 @@ func (r *Raft) leaveRoles() {
 	if r.lead != nil {
 		r.stopLeading(ErrRaftShutdown)
 	}
+	r.drainApplies()
 	r.setLeader("", "")
 }
 
