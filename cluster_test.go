@@ -236,6 +236,48 @@ func TestLeadershipTransfer(t *testing.T) {
 	})
 }
 
+// TestStepDownVisibleAtOnce: once a leader's transfer future has answered,
+// or its LeaderCh has said false, the server no longer reports itself
+// leader. (A caller that checks State right after, as rafttest's Leader
+// does, would otherwise find two leaders for a moment.)
+func TestStepDownVisibleAtOnce(t *testing.T) {
+	inBubble(t, rafttest.Options{Servers: 3}, func(t *testing.T, c *rafttest.Cluster) {
+		for i := 0; i < 30; i++ {
+			old := mustLeader(t, c)
+			target := others(c, old)[i%2]
+			drainLeaderCh(old.Raft())
+			if err := old.Raft().LeadershipTransferToServer(target.ID, target.Addr).Error(); err != nil {
+				t.Fatalf("transfer %d: %v", i, err)
+			}
+			if s := old.Raft().State(); s == raft.Leader {
+				t.Fatalf("transfer %d answered while %s still reports %v", i, old.ID, s)
+			}
+			select {
+			case isLeader := <-old.Raft().LeaderCh():
+				if isLeader {
+					t.Fatalf("transfer %d: LeaderCh says %s leads", i, old.ID)
+				}
+			default:
+				t.Fatalf("transfer %d: LeaderCh of %s said nothing", i, old.ID)
+			}
+			if l := mustLeader(t, c); l != target {
+				t.Fatalf("transfer %d: leadership went to %s, want %s", i, l.ID, target.ID)
+			}
+		}
+	})
+}
+
+// drainLeaderCh empties r's LeaderCh.
+func drainLeaderCh(r *raft.Raft) {
+	for {
+		select {
+		case <-r.LeaderCh():
+		default:
+			return
+		}
+	}
+}
+
 func TestLeaseStepDown(t *testing.T) {
 	inBubble(t, rafttest.Options{Servers: 3}, func(t *testing.T, c *rafttest.Cluster) {
 		leader := mustLeader(t, c)

@@ -166,6 +166,11 @@ func (r *Raft) startLeading() {
 func (r *Raft) stopLeading(err error) {
 	l := r.lead
 	r.lead = nil
+	// Whoever learns of the step-down below (a future's caller, LeaderCh,
+	// an observer) must not then find this server still reporting Leader.
+	if r.getState() == Leader {
+		r.setState(Follower)
+	}
 	r.watchMatch.Store(false)
 	close(l.done)
 	l.lease.Stop()
@@ -177,6 +182,10 @@ func (r *Raft) stopLeading(err error) {
 		p.stop()
 	}
 	l.writer.stop()
+	if ld := r.leader.Load(); ld.id == r.localID {
+		r.setLeader("", "")
+	}
+	r.publishLeaderCh(false)
 	for _, f := range l.inflight {
 		f.respond(err)
 	}
@@ -184,19 +193,30 @@ func (r *Raft) stopLeading(err error) {
 	r.failVerifies(l, ErrNotLeader)
 	r.failChanges(l, ErrLeadershipLost)
 	r.endTransfer(l, err)
-	if ld := r.leader.Load(); ld.id == r.localID {
-		r.setLeader("", "")
-	}
-	r.notifyLeadership(false)
+	// NotifyCh last: its send blocks until the user reads it, and a user
+	// may read it only once its pending futures have been answered.
+	r.sendNotifyCh(false)
 }
 
 // notifyLeadership tells LeaderCh (latest transition wins) and NotifyCh.
 func (r *Raft) notifyLeadership(isLeader bool) {
+	r.publishLeaderCh(isLeader)
+	r.sendNotifyCh(isLeader)
+}
+
+// publishLeaderCh replaces what LeaderCh holds with isLeader; it never
+// blocks.
+func (r *Raft) publishLeaderCh(isLeader bool) {
 	select {
 	case <-r.leaderCh:
 	default:
 	}
 	r.leaderCh <- isLeader // cap 1, emptied above, only the main loop sends
+}
+
+// sendNotifyCh sends isLeader on the configured NotifyCh, blocking until
+// it is received or raft shuts down.
+func (r *Raft) sendNotifyCh(isLeader bool) {
 	if ch := r.config().NotifyCh; ch != nil {
 		select {
 		case ch <- isLeader:
