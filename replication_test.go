@@ -218,8 +218,13 @@ func TestGroupCommit(t *testing.T) {
 	inBubble(t, rafttest.Options{Servers: 3, Hook: counter.hook}, func(t *testing.T, c *rafttest.Cluster) {
 		leader := mustLeader(t, c)
 		follower := others(c, leader)[0]
-		// A slow disk lets Apply calls pile up while a write is in flight.
-		leader.Store.SetWriteDelay(time.Millisecond)
+		// Slow disks let Apply calls pile up while a write is in flight.
+		// Every server's: the leader's own write runs in parallel with
+		// replication, so with fast followers the commit would not wait
+		// for it, and how many calls pile up would be down to scheduling.
+		for _, n := range c.Nodes() {
+			n.Store.SetWriteDelay(time.Millisecond)
+		}
 		writes, sent := leader.Store.LogWrites(), counter.sentTo(follower.Addr)
 		applyConcurrently(t, leader.Raft(), 64, 4)
 		if err := c.Eventually(wait, func() error {
@@ -232,10 +237,12 @@ func TestGroupCommit(t *testing.T) {
 		}
 		writes, sent = leader.Store.LogWrites()-writes, counter.sentTo(follower.Addr)-sent
 		t.Logf("256 applies: %d log writes on the leader, %d AppendEntries to a follower", writes, sent)
-		if writes == 0 || writes > 64 {
+		// 64 callers applying 4 times each: about 8 batches; one per
+		// call would be 256.
+		if writes == 0 || writes > 32 {
 			t.Fatalf("256 concurrent applies took %d log writes on the leader", writes)
 		}
-		if sent > 64 {
+		if sent > 32 {
 			t.Fatalf("256 concurrent applies took %d AppendEntries to one follower", sent)
 		}
 	})
