@@ -296,8 +296,9 @@ func (r *Raft) dispatch(fs []*logFuture) {
 	l.inflight = append(l.inflight, fs...)
 	clear(batch)
 	l.dispatchBuf = batch[:0]
+	maxEntries := uint64(r.config().MaxAppendEntries)
 	for _, p := range l.replicators {
-		p.notify()
+		p.appended(maxEntries)
 	}
 	metrics.MeasureSince(keyDispatchLog, now)
 }

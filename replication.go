@@ -103,6 +103,21 @@ func (p *replicator) notify() {
 	}
 }
 
+// appended wakes the replicator for entries the leader just appended,
+// unless the wake-up would find nothing to do: while a pipelined request is
+// in flight, the sender holds back requests that are not full, and the
+// receiver of that request's answer wakes it (pipelineReceive).
+//
+// No wake-up is lost: the main loop publishes the new last index before it
+// reads inflight here, and the receiver decrements inflight before it reads
+// the last index (hasWorkRacy), so at least one of them sees the other.
+func (p *replicator) appended(maxEntries uint64) {
+	if p.inflight.Load() > 0 && p.pending() < maxEntries {
+		return
+	}
+	p.notify()
+}
+
 // stop ends both goroutines; it does not wait for an RPC in flight.
 func (p *replicator) stop() { p.stopOnce.Do(func() { close(p.stopCh) }) }
 
