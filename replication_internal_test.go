@@ -34,3 +34,32 @@ func TestReplicatorAppendedWakeUp(t *testing.T) {
 		})
 	}
 }
+
+// TestReplicatorGather: a replicator waits for more entries only while
+// some are pending, yet fewer than its last request carried.
+func TestReplicatorGather(t *testing.T) {
+	tests := []struct {
+		name      string
+		pending   uint64
+		lastBatch uint64
+		want      bool
+	}{
+		{"only the commit index to send", 0, 10, false},
+		{"fewer than the last request", 3, 10, true},
+		{"as many as the last request", 10, 10, false},
+		{"more than the last request", 12, 10, false},
+		{"one entry after one entry (light load)", 1, 1, false},
+		{"first request of the term", 5, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &Raft{}
+			p := &replicator{r: r, lastBatch: tt.lastBatch}
+			p.next.Store(100)
+			r.pubLastIndex.Store(100 + tt.pending - 1)
+			if got := p.gather(); got != tt.want {
+				t.Fatalf("gather() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

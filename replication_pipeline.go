@@ -67,6 +67,9 @@ func (p *replicator) pipelineSend(pipe AppendPipeline, failed <-chan struct{}) {
 			if !full && p.inflight.Load() > 0 {
 				break // wait for the request in flight
 			}
+			if !full && p.gather() {
+				pending = p.pending()
+			}
 			if pending <= directMaxEntries {
 				if ok, matched := p.replicateOnce(); !ok || !matched {
 					return // failed or refused: the one-at-a-time path takes over
