@@ -233,7 +233,9 @@ func (f *fsmRunner) applyBatch() {
 	var dispatched time.Time
 	for _, fu := range f.futs {
 		if fu != nil {
-			dispatched = fu.dispatched // read before fu is answered
+			// Read before the FSM sees the entry (and fu is answered):
+			// AppendedAt is when the leader appended it.
+			dispatched = fu.log.AppendedAt
 		}
 	}
 	responses := f.applyToFSM()

@@ -8,7 +8,6 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // Future is the pending result of an asynchronous operation.
@@ -123,8 +122,6 @@ type logFuture struct {
 	err      error // written once, before wg.Done
 	log      Log
 	response interface{} // set by the FSM goroutine before respond
-	// dispatched is when the leader appended the entry, for commitTime.
-	dispatched time.Time
 }
 
 // newLogFuture returns a pending future for entry e.

@@ -287,7 +287,6 @@ func (r *Raft) dispatch(fs []*logFuture) {
 	for _, f := range fs {
 		index++
 		f.log.Index, f.log.Term, f.log.AppendedAt = index, r.term, now
-		f.dispatched = now
 		batch = append(batch, &f.log)
 	}
 	r.tail.append(batch)
