@@ -230,12 +230,13 @@ func (f *fsmRunner) load(first uint64, n int, futures []*logFuture) (int, error)
 // applyBatch gives the loaded entries to the FSM and answers their futures.
 func (f *fsmRunner) applyBatch() {
 	start := time.Now()
+	// When the leader appended the batch's last entry of its own, read
+	// before the FSM sees the entry and its future is answered.
 	var dispatched time.Time
-	for _, fu := range f.futs {
-		if fu != nil {
-			// Read before the FSM sees the entry (and fu is answered):
-			// AppendedAt is when the leader appended it.
+	for i := len(f.futs) - 1; i >= 0; i-- {
+		if fu := f.futs[i]; fu != nil {
 			dispatched = fu.log.AppendedAt
+			break
 		}
 	}
 	responses := f.applyToFSM()
@@ -244,8 +245,7 @@ func (f *fsmRunner) applyBatch() {
 			f.noteConfiguration(e)
 		}
 		if fu := f.futs[i]; fu != nil {
-			fu.response = responses[i]
-			fu.respond(nil)
+			fu.answer(responses[i])
 		}
 	}
 	if !dispatched.IsZero() {
@@ -262,7 +262,9 @@ func (f *fsmRunner) applyBatch() {
 
 // applyToFSM calls the FSM for the entries it must see: commands, and
 // configurations for a ConfigurationStore or BatchingFSM. It returns one
-// response per entry of the batch (nil for the others).
+// response per entry of the batch (nil for the others). With a plain FSM it
+// answers each command's future as soon as the command is applied, and
+// clears it from f.futs.
 func (f *fsmRunner) applyToFSM() []interface{} {
 	if cap(f.resps) < len(f.batch) {
 		f.resps = make([]interface{}, len(f.batch))
@@ -281,8 +283,7 @@ func (f *fsmRunner) applyToFSM() []interface{} {
 				// Answer at once rather than after the batch: the caller
 				// can send its next command while the rest is applied.
 				f.r.lastApplied.Store(e.Index)
-				fu.response = responses[i]
-				fu.respond(nil)
+				fu.answer(responses[i])
 				f.futs[i] = nil // answered: applyBatch skips it
 			}
 		case e.Type == LogConfiguration && isCS:

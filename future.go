@@ -139,6 +139,12 @@ func (l *logFuture) respond(err error) {
 	}
 }
 
+// answer completes f with the FSM's response to its entry.
+func (l *logFuture) answer(response interface{}) {
+	l.response = response
+	l.respond(nil)
+}
+
 // Error waits for the answer, which raft always gives (see logFuture).
 func (l *logFuture) Error() error {
 	l.wg.Wait()
