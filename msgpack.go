@@ -413,8 +413,9 @@ func appendTime(b []byte, t time.Time, newFormat bool) ([]byte, error) {
 // or malformed frame is an error, never a panic. Raw values are returned as
 // subslices of the frame, their capacity clipped: callers copy what they keep.
 type mpDecoder struct {
-	b   []byte
-	off int
+	b    []byte
+	off  int
+	zone zoneSpan // of time.Local, for binaryTime
 }
 
 // errTruncated: a value ends past the end of the frame. A sentinel (not
@@ -450,6 +451,16 @@ func (d *mpDecoder) length(width, n int) (int, error) {
 		return 0, err
 	}
 	return bigEndian(p), nil
+}
+
+// literal consumes s if the frame continues with it, and reports whether it
+// did.
+func (d *mpDecoder) literal(s string) bool {
+	if len(d.b)-d.off >= len(s) && string(d.b[d.off:d.off+len(s)]) == s {
+		d.off += len(s)
+		return true
+	}
+	return false
 }
 
 // maybeNil consumes a nil and reports whether there was one.
@@ -653,6 +664,9 @@ func (d *mpDecoder) time() (time.Time, error) {
 		return time.Time{}, err
 	}
 	if first>>5 == 0xa0>>5 { // fixed-size string: the MarshalBinary form
+		if t, ok := d.binaryTime(v); ok {
+			return t, nil
+		}
 		var t time.Time
 		if t.UnmarshalBinary(v) == nil {
 			return t, nil
@@ -660,6 +674,55 @@ func (d *mpDecoder) time() (time.Time, error) {
 	}
 	d.off -= len(v)
 	return d.timestamp(len(v))
+}
+
+// binaryTime decodes the common forms of time.MarshalBinary's output, version
+// 1 in UTC or in time.Local, to exactly what UnmarshalBinary returns, without
+// looking up time.Local's zone for every entry: the zone found for one entry
+// holds for the frame's later entries that fall inside its bounds. It reports
+// false for every other form, which UnmarshalBinary then decodes.
+func (d *mpDecoder) binaryTime(v []byte) (time.Time, bool) {
+	if len(v) != 15 || v[0] != 1 {
+		return time.Time{}, false
+	}
+	sec := int64(binary.BigEndian.Uint64(v[1:])) - unixToInternal
+	nsec := int32(binary.BigEndian.Uint32(v[9:]))
+	offset := int(int16(binary.BigEndian.Uint16(v[13:]))) * 60
+	if nsec < 0 || nsec >= 1e9 || sec < -1<<60 || sec > 1<<60 {
+		return time.Time{}, false // a Time that time.Unix would build differently
+	}
+	t := time.Unix(sec, int64(nsec))
+	if offset == -60 {
+		return t.UTC(), true
+	}
+	if z := &d.zone; !z.ok || offset != z.offset || sec < z.start || sec >= z.end {
+		if _, off := t.Zone(); off != offset {
+			return time.Time{}, false // a fixed zone of its own
+		}
+		start, end := t.ZoneBounds()
+		*z = zoneSpan{ok: true, offset: offset, start: math.MinInt64, end: math.MaxInt64}
+		if !start.IsZero() {
+			z.start = start.Unix()
+		}
+		if !end.IsZero() {
+			z.end = end.Unix()
+		}
+	}
+	// In normalizes the location as UnmarshalBinary does (a program may
+	// have set time.Local to time.UTC); time.Unix does not.
+	return t.In(time.Local), true
+}
+
+// unixToInternal is the number of seconds from the year 1, where
+// MarshalBinary counts from, to the Unix epoch.
+const unixToInternal = (1969*365 + 1969/4 - 1969/100 + 1969/400) * 24 * 60 * 60
+
+// zoneSpan remembers a span of Unix seconds, [start, end), in which
+// time.Local has one offset (seconds east of UTC).
+type zoneSpan struct {
+	ok         bool
+	offset     int
+	start, end int64
 }
 
 // timestamp reads the payload of a msgpack timestamp of size bytes.
