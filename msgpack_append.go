@@ -34,7 +34,10 @@ package raft
 //
 // Decoding accepts keys in any order, skips unknown keys, and reads nil as
 // the zero value, as go-msgpack does. It refuses what would hurt the core: a
-// nil entry, more than maxAppendEntriesCap entries.
+// nil entry, more than maxAppendEntriesCap entries. An entry laid out as
+// above, which is how both go-msgpack and raftkit write it, takes a fast path
+// that matches its keys' bytes (decodeLogInOrder); anything else takes the
+// general path, so both accept and refuse the same frames.
 //
 // Ownership of decoded bytes: every []byte of a decoded message (header
 // fields, entries' Data and Extensions) points into one allocation per frame,
