@@ -301,6 +301,9 @@ func TestConfigurationChangeRefusals(t *testing.T) {
 		if s := serverOf(r, follower.ID); s.Address != "moved" || s.Suffrage != raft.Voter {
 			t.Fatalf("re-added voter is %+v, want a voter at its new address", s)
 		}
+		if got := r.GetConfiguration().Index(); got <= index {
+			t.Fatalf("the address change left the configuration at index %d (was %d)", got, index)
+		}
 		if err := r.AddVoter(follower.ID, follower.Addr, 0, 0).Error(); err != nil {
 			t.Fatal(err)
 		}
