@@ -695,12 +695,12 @@ func (d *mpDecoder) binaryTime(v []byte) (time.Time, bool) {
 	if offset == -60 {
 		return t.UTC(), true
 	}
-	if z := &d.zone; !z.ok || offset != z.offset || sec < z.start || sec >= z.end {
+	if z := &d.zone; offset != z.offset || sec < z.start || sec >= z.end {
 		if _, off := t.Zone(); off != offset {
 			return time.Time{}, false // a fixed zone of its own
 		}
 		start, end := t.ZoneBounds()
-		*z = zoneSpan{ok: true, offset: offset, start: math.MinInt64, end: math.MaxInt64}
+		*z = zoneSpan{offset: offset, start: math.MinInt64, end: math.MaxInt64}
 		if !start.IsZero() {
 			z.start = start.Unix()
 		}
@@ -718,9 +718,9 @@ func (d *mpDecoder) binaryTime(v []byte) (time.Time, bool) {
 const unixToInternal = (1969*365 + 1969/4 - 1969/100 + 1969/400) * 24 * 60 * 60
 
 // zoneSpan remembers a span of Unix seconds, [start, end), in which
-// time.Local has one offset (seconds east of UTC).
+// time.Local has one offset (seconds east of UTC). The zero value is an
+// empty span, which holds no time.
 type zoneSpan struct {
-	ok         bool
 	offset     int
 	start, end int64
 }

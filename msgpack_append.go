@@ -277,33 +277,27 @@ func decodeLog(d *mpDecoder, l *Log) error {
 // is wrong).
 func decodeLogInOrder(d *mpDecoder, l *Log) bool {
 	var err error
-	var typ uint64
-	ok := d.literal(logHeadAndFirstKey)
-	if ok {
-		l.AppendedAt, err = d.time()
-		ok = err == nil && d.literal(keyData)
+	if !d.literal(logHeadAndFirstKey) {
+		return false
 	}
-	if ok {
-		l.Data, _, err = d.raw()
-		ok = err == nil && d.literal(keyExtensions)
+	if l.AppendedAt, err = d.time(); err != nil || !d.literal(keyData) {
+		return false
 	}
-	if ok {
-		l.Extensions, _, err = d.raw()
-		ok = err == nil && d.literal(keyIndex)
+	if l.Data, _, err = d.raw(); err != nil || !d.literal(keyExtensions) {
+		return false
 	}
-	if ok {
-		l.Index, err = d.uint(64)
-		ok = err == nil && d.literal(keyTerm)
+	if l.Extensions, _, err = d.raw(); err != nil || !d.literal(keyIndex) {
+		return false
 	}
-	if ok {
-		l.Term, err = d.uint(64)
-		ok = err == nil && d.literal(keyType)
+	if l.Index, err = d.uint(64); err != nil || !d.literal(keyTerm) {
+		return false
 	}
-	if ok {
-		typ, err = d.uint(8)
-		l.Type = LogType(typ)
+	if l.Term, err = d.uint(64); err != nil || !d.literal(keyType) {
+		return false
 	}
-	return ok && err == nil
+	typ, err := d.uint(8)
+	l.Type = LogType(typ)
+	return err == nil
 }
 
 // logHeadAndFirstKey is how an entry starts: a map of six, then its first key.

@@ -34,7 +34,8 @@ func binaryTimeCases(r *rand.Rand) [][]byte {
 		if r.IntN(2) == 0 {
 			t = now.Add(time.Duration(r.Int64N(int64(20 * 365 * 24 * time.Hour))))
 		} else {
-			t = time.Unix(r.Int64N(253402300799+62135596800)-62135596800, r.Int64N(1e9))
+			// Any second of the years 1 to 9999.
+			t = time.Unix(r.Int64N(253402300799+unixToInternal)-unixToInternal, r.Int64N(1e9))
 		}
 		add(t.In(zones[r.IntN(len(zones))]))
 	}
