@@ -2,9 +2,10 @@ package raft
 
 // This file holds the msgpack primitives of the TCP transport's hand-written
 // codec (msgpack_append.go): appending values exactly as go-msgpack's
-// MsgpackHandle writes them, reading values back from a frame held in memory,
-// and copying one msgpack value off a connection with its size bounded
-// (readValue), which is what keeps a hostile peer from making us allocate
+// MsgpackHandle writes them, reading values back from bytes held in memory
+// (mpDecoder, which checks every length against the bytes it holds), and
+// copying one msgpack value off a connection with its size bounded
+// (readValue). Together they keep a hostile peer from making us allocate
 // memory it never sent.
 //
 // The values go-msgpack writes with the handle's defaults (WriteExt false: the
@@ -408,10 +409,11 @@ func appendTime(b []byte, t time.Time, newFormat bool) ([]byte, error) {
 
 // ---- decoding from a frame held in memory ----
 
-// mpDecoder reads values from a frame held in memory (normally one that
-// readValue has already bounded). Every method checks bounds, so a truncated
-// or malformed frame is an error, never a panic. Raw values are returned as
-// subslices of the frame, their capacity clipped: callers copy what they keep.
+// mpDecoder reads values from bytes held in memory: a frame that readValue
+// has bounded, or the buffered bytes of a connection (decodeBufferedRequest).
+// Every method checks bounds, so a truncated or malformed frame is an error,
+// never a panic. Raw values are returned as subslices of the frame, their
+// capacity clipped: callers copy what they keep.
 type mpDecoder struct {
 	b    []byte
 	off  int

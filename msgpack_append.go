@@ -149,8 +149,10 @@ func appendAppendEntriesResponse(b []byte, resp *AppendEntriesResponse) []byte {
 // decodeAppendEntriesRequest decodes frame, one msgpack value, into req,
 // which it resets first. See the file comment for who owns the bytes.
 func decodeAppendEntriesRequest(frame []byte, req *AppendEntriesRequest) error {
-	*req = AppendEntriesRequest{}
-	err := decodeMap(frame, func(d *mpDecoder, key []byte) error { return decodeRequestField(d, key, req) })
+	n, err := decodeRequestPrefix(frame, req)
+	if err == nil {
+		err = noTrailingBytes(frame, n)
+	}
 	if err != nil {
 		return fmt.Errorf("decode AppendEntriesRequest: %w", err)
 	}
@@ -158,10 +160,35 @@ func decodeAppendEntriesRequest(frame []byte, req *AppendEntriesRequest) error {
 	return nil
 }
 
+// decodeRequestPrefix decodes into req, which it resets first, the request
+// that starts b, and returns its length. The raw fields point into b.
+func decodeRequestPrefix(b []byte, req *AppendEntriesRequest) (int, error) {
+	*req = AppendEntriesRequest{}
+	return decodeMapPrefix(b, func(d *mpDecoder, key []byte) error { return decodeRequestField(d, key, req) })
+}
+
 // decodeMap decodes frame, exactly one msgpack map (or nil), handing each
 // key to field, which decodes the value that follows.
 func decodeMap(frame []byte, field func(d *mpDecoder, key []byte) error) error {
-	d := mpDecoder{b: frame}
+	n, err := decodeMapPrefix(frame, field)
+	if err == nil {
+		err = noTrailingBytes(frame, n)
+	}
+	return err
+}
+
+// noTrailingBytes checks that the value decoded from frame took all of it.
+func noTrailingBytes(frame []byte, n int) error {
+	if n != len(frame) {
+		return fmt.Errorf("%w: %d trailing bytes", errMsgpackInvalid, len(frame)-n)
+	}
+	return nil
+}
+
+// decodeMapPrefix decodes the msgpack map (or nil) that starts b, handing
+// each key to field, and returns the map's length in bytes.
+func decodeMapPrefix(b []byte, field func(d *mpDecoder, key []byte) error) (int, error) {
+	d := mpDecoder{b: b}
 	n, err := d.container(mpMap)
 	for i := 0; i < n && err == nil; i++ {
 		var key []byte
@@ -169,10 +196,7 @@ func decodeMap(frame []byte, field func(d *mpDecoder, key []byte) error) error {
 			err = field(&d, key)
 		}
 	}
-	if err == nil && d.off != len(frame) {
-		err = fmt.Errorf("%w: %d trailing bytes", errMsgpackInvalid, len(frame)-d.off)
-	}
-	return err
+	return d.off, err
 }
 
 // decodeRequestField decodes the value of key into req. The raw fields

@@ -1,7 +1,9 @@
 package raft
 
 import (
+	"bufio"
 	"bytes"
+	"math"
 	"runtime"
 	"testing"
 	"time"
@@ -91,6 +93,43 @@ func BenchmarkAppendEntriesDecode(b *testing.B) {
 		perEntry(b, start)
 	})
 }
+
+// BenchmarkReadAppendEntries reads requests as a server does, from a
+// buffered connection: "in place" decodes each where it lies in the buffer,
+// "readValue" first copies it out (the path for requests that do not lie
+// whole in the buffer).
+func BenchmarkReadAppendEntries(b *testing.B) {
+	msg := append([]byte{rpcAppendEntries}, libEncode(b, benchRequest(), false)...)
+	for _, mode := range []string{"in place", "readValue"} {
+		b.Run(mode, func(b *testing.B) {
+			b.ReportAllocs()
+			src := &repeatReader{msg: msg}
+			r := bufio.NewReaderSize(src, connBufferSize)
+			c := &wireCodec{n: &NetworkTransport{maxRPCSize: DefaultMaxRPCSize}}
+			var scratch []byte
+			start := mallocs()
+			for b.Loop() {
+				if mode == "readValue" {
+					c.partialAppend = math.MaxInt
+				}
+				if _, err := r.ReadByte(); err != nil {
+					b.Fatal(err)
+				}
+				var req AppendEntriesRequest
+				if err := c.readMessage(r, &scratch, &req); err != nil {
+					b.Fatal(err)
+				}
+			}
+			perEntry(b, start)
+		})
+	}
+}
+
+// repeatReader returns msg over and over, one copy per Read, as a
+// connection delivers one frame per write.
+type repeatReader struct{ msg []byte }
+
+func (r *repeatReader) Read(p []byte) (int, error) { return copy(p, r.msg), nil }
 
 // BenchmarkNetworkTransportAppendEntries is one AppendEntries of
 // benchEntries entries, end to end over loopback TCP: encode, send, read,
