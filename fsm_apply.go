@@ -206,6 +206,16 @@ func (f *fsmRunner) load(first uint64, n int, futures []*logFuture) (int, error)
 	fi := 0
 	for i := 0; i < n; i++ {
 		idx := first + uint64(i)
+		if fi == len(futures) {
+			// No future left (on a follower, none at all): read the rest
+			// in one go, taking the tail's lock once.
+			var err error
+			f.batch, err = f.r.entries(f.batch, idx, first+uint64(n)-1, n-i)
+			for len(f.futs) < len(f.batch) {
+				f.futs = append(f.futs, nil)
+			}
+			return fi, err
+		}
 		for fi < len(futures) && futures[fi].log.Index < idx {
 			// A snapshot restore carried the FSM past this entry.
 			futures[fi].respond(ErrAbortedByRestore)

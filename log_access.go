@@ -34,8 +34,9 @@ func (r *Raft) entries(dst []*Log, from, last uint64, max int) ([]*Log, error) {
 	if from > last {
 		return dst, nil
 	}
+	start := len(dst)
 	dst = r.tail.copyRange(dst, from, n)
-	for i := len(dst); i < n; i++ {
+	for i := len(dst) - start; i < n; i++ {
 		e, err := r.entry(from + uint64(i))
 		if err != nil {
 			return dst, err
