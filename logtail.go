@@ -22,7 +22,10 @@ type logTail struct {
 	// entries[i].Index == entries[0].Index + i.
 	// Invariant: indexes are consecutive and terms non-decreasing.
 	entries []*Log // guarded by mu
-	bytes   int    // guarded by mu; sum of len(Data) of entries
+	// sizes[i] == len(entries[i].Data): eviction sums them without
+	// reading the entries, which are cold by then. Guarded by mu.
+	sizes []int
+	bytes int // guarded by mu; sum of sizes
 }
 
 // append adds entries that follow the tail's last entry. Entries that do not
@@ -37,6 +40,7 @@ func (t *logTail) append(es []*Log) {
 		t.resetLocked()
 	}
 	for _, e := range es {
+		t.sizes = append(t.sizes, len(e.Data))
 		t.bytes += len(e.Data)
 	}
 	t.entries = append(t.entries, es...)
@@ -54,11 +58,11 @@ func (t *logTail) truncateFrom(index uint64) {
 		return
 	}
 	keep := int(index - t.entries[0].Index)
-	for i := keep; i < len(t.entries); i++ {
-		t.bytes -= len(t.entries[i].Data)
-		t.entries[i] = nil
+	for _, size := range t.sizes[keep:] {
+		t.bytes -= size
 	}
-	t.entries = t.entries[:keep]
+	clear(t.entries[keep:])
+	t.entries, t.sizes = t.entries[:keep], t.sizes[:keep]
 }
 
 // reset empties the tail.
@@ -70,7 +74,7 @@ func (t *logTail) reset() {
 
 func (t *logTail) resetLocked() {
 	clear(t.entries)
-	t.entries = t.entries[:0]
+	t.entries, t.sizes = t.entries[:0], t.sizes[:0]
 	t.bytes = 0
 }
 
@@ -118,12 +122,13 @@ func (t *logTail) dropThrough(index uint64) {
 // dropLocked drops the first n entries and moves the rest down, so the
 // backing array does not grow for ever.
 func (t *logTail) dropLocked(n int) {
-	for _, e := range t.entries[:n] {
-		t.bytes -= len(e.Data)
+	for _, size := range t.sizes[:n] {
+		t.bytes -= size
 	}
 	kept := copy(t.entries, t.entries[n:])
 	clear(t.entries[kept:])
 	t.entries = t.entries[:kept]
+	t.sizes = t.sizes[:copy(t.sizes, t.sizes[n:])]
 }
 
 // evict drops the oldest entries once the tail is over its bounds, down to
@@ -132,13 +137,16 @@ func (t *logTail) dropLocked(n int) {
 func (t *logTail) evict(durable uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.entries) <= tailMaxEntries && t.bytes <= tailMaxBytes {
+	n := len(t.entries)
+	if (n <= tailMaxEntries && t.bytes <= tailMaxBytes) || durable < t.entries[0].Index {
 		return
 	}
+	// Indexes are consecutive, so the entries up to durable are the first
+	// durable-first+1.
+	evictable := min(n, int(min(durable-t.entries[0].Index, uint64(n))+1))
 	drop, bytes := 0, t.bytes
-	for drop < len(t.entries) && t.entries[drop].Index <= durable &&
-		(len(t.entries)-drop > tailMaxEntries*3/4 || bytes > tailMaxBytes*3/4) {
-		bytes -= len(t.entries[drop].Data)
+	for drop < evictable && (n-drop > tailMaxEntries*3/4 || bytes > tailMaxBytes*3/4) {
+		bytes -= t.sizes[drop]
 		drop++
 	}
 	if drop > 0 {

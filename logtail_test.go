@@ -58,6 +58,14 @@ func checkTail(t *testing.T, seed uint64, step int, rng *rand.Rand, tail *logTai
 		t.Fatalf("seed %d step %d: tail holds %d entries / %d bytes, want %d / %d", seed, step,
 			len(tail.entries), tail.bytes, len(ref), bytes)
 	}
+	if len(tail.sizes) != len(tail.entries) {
+		t.Fatalf("seed %d step %d: %d sizes for %d entries", seed, step, len(tail.sizes), len(tail.entries))
+	}
+	for i, e := range tail.entries {
+		if tail.sizes[i] != len(e.Data) {
+			t.Fatalf("seed %d step %d: size of entry %d is %d, its Data has %d bytes", seed, step, e.Index, tail.sizes[i], len(e.Data))
+		}
+	}
 	lo := uint64(1)
 	if len(ref) > 0 {
 		lo = ref[0].Index
@@ -98,5 +106,35 @@ func TestLogTailEvictsOnlyDurableEntries(t *testing.T) {
 	}
 	if e, ok := tail.get(tailMaxEntries + 100); !ok || e.Index != tailMaxEntries+100 {
 		t.Fatal("evicted the newest entry")
+	}
+}
+
+// TestLogTailEvictsByBytes: over the byte bound, eviction drops the oldest
+// durable entries until the tail holds at most three quarters of it, and
+// its count of bytes stays exact.
+func TestLogTailEvictsByBytes(t *testing.T) {
+	var tail logTail
+	data := make([]byte, 1<<20) // shared: the tail counts bytes, it does not copy them
+	n := uint64(tailMaxBytes>>20 + 6)
+	for i := uint64(1); i <= n; i++ {
+		tail.append([]*Log{{Index: i, Data: data}})
+	}
+	tail.evict(0) // nothing durable yet: nothing may go
+	if len(tail.entries) != int(n) {
+		t.Fatalf("evicted with nothing durable: %d entries left of %d", len(tail.entries), n)
+	}
+	tail.evict(3) // only the first three may go
+	if first := tail.entries[0].Index; first != 4 {
+		t.Fatalf("first entry after evicting up to durable 3 is %d, want 4", first)
+	}
+	tail.evict(n)
+	if tail.bytes > tailMaxBytes*3/4 {
+		t.Fatalf("after eviction the tail holds %d bytes, bound %d", tail.bytes, tailMaxBytes*3/4)
+	}
+	if want := len(tail.entries) << 20; tail.bytes != want {
+		t.Fatalf("tail counts %d bytes for %d entries of 1 MiB", tail.bytes, len(tail.entries))
+	}
+	if last := tail.entries[len(tail.entries)-1].Index; last != n {
+		t.Fatalf("evicted the newest entry: last is %d, want %d", last, n)
 	}
 }
