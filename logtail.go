@@ -138,12 +138,16 @@ func (t *logTail) evict(durable uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := len(t.entries)
-	if (n <= tailMaxEntries && t.bytes <= tailMaxBytes) || durable < t.entries[0].Index {
+	if n <= tailMaxEntries && t.bytes <= tailMaxBytes {
+		return
+	}
+	first := t.entries[0].Index // n > 0: an empty tail is within its bounds
+	if durable < first {
 		return
 	}
 	// Indexes are consecutive, so the entries up to durable are the first
-	// durable-first+1.
-	evictable := min(n, int(min(durable-t.entries[0].Index, uint64(n))+1))
+	// durable-first+1 (all n when durable is past the last).
+	evictable := int(min(durable-first, uint64(n-1))) + 1
 	drop, bytes := 0, t.bytes
 	for drop < evictable && (n-drop > tailMaxEntries*3/4 || bytes > tailMaxBytes*3/4) {
 		bytes -= t.sizes[drop]

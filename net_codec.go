@@ -120,11 +120,11 @@ func (c *wireCodec) readErrorText(r *bufio.Reader, scratch *[]byte) (string, err
 
 // decodeBufferedRequest decodes an AppendEntries request that lies whole in
 // r's buffer where it lies, sparing readValue's walk over the frame and its
-// copy, and consumes it. When the buffer holds less than
-// one whole valid request of at most limit bytes it consumes nothing and
-// reports false: readValue and decodeAppendEntriesRequest then read the frame
-// and decide. The two paths accept the same frames, decoded alike, because a
-// whole valid value of at most limit bytes passes every check of readValue.
+// copy, and consumes it. When the buffer holds less than one whole valid
+// request of at most limit bytes, it consumes nothing and reports false:
+// readValue and decodeAppendEntriesRequest then read the frame and decide.
+// The two paths accept the same frames, decoded alike, because a whole valid
+// value of at most limit bytes passes every check of readValue.
 func decodeBufferedRequest(r *bufio.Reader, req *AppendEntriesRequest, limit int) bool {
 	win, _ := r.Peek(min(r.Buffered(), limit)) // cannot fail: the bytes are buffered
 	n, err := decodeRequestPrefix(win, req)
