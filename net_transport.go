@@ -21,7 +21,9 @@ package raft
 //	  msgpack the response struct (zero value on error; nil if the server had none)
 //
 // There is no length prefix, magic or version byte: the end of a msgpack
-// value is found by parsing it, which is why readValue bounds what it reads.
+// value is found by parsing it, which is why readValue bounds what it reads
+// (and why an AppendEntries request is decoded in place only when it lies
+// whole in the connection's buffer).
 //
 // Invariants: a connection is in exactly one place (pooled, held by one RPC,
 // owned by a pipeline, or owned by a server goroutine); a connection that saw

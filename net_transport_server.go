@@ -8,8 +8,10 @@ package raft
 // Bad input closes only the connection it came on, with a log line saying
 // why: an unknown RPC type, a frame that does not decode or declares more
 // than MaxRPCSize bytes, or a peer that stops sending mid-frame for longer
-// than Timeout. Memory is bounded by readValue (nothing is sized by a length
-// read from the network before the bytes arrive).
+// than Timeout. Memory stays bounded: frames are decoded only once received
+// (by readValue, or where they lie in the connection's buffer, see
+// net_codec.go), so nothing is sized by a length read from the network
+// before the bytes arrive.
 
 import (
 	"bufio"
