@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"reflect"
 	"slices"
 	"testing"
@@ -133,13 +134,8 @@ func TestReadMessageInPlaceAgreesWithReadValue(t *testing.T) {
 // sortedEdgeCases returns appendEntriesEdgeCases in a fixed order.
 func sortedEdgeCases() []*AppendEntriesRequest {
 	cases := appendEntriesEdgeCases()
-	var names []string
-	for name := range cases {
-		names = append(names, name)
-	}
-	slices.Sort(names)
 	var out []*AppendEntriesRequest
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(cases)) {
 		out = append(out, cases[name])
 	}
 	return out
