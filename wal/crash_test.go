@@ -119,6 +119,10 @@ type crashModel struct {
 	counts      map[string]int // reports seen, by kind, for the test log
 }
 
+func newCrashModel() *crashModel {
+	return &crashModel{acked: map[uint64]uint64{}, maybe: map[uint64]uint64{}, head: 1, counts: map[string]int{}}
+}
+
 func (m *crashModel) apply(line string) error {
 	var op string
 	var a, b, c uint64
@@ -137,9 +141,14 @@ func (m *crashModel) apply(line string) error {
 		m.ackedLast = b
 		clear(m.maybe)
 	case "C":
+		// Only acknowledged entries move to maybe. An entry in the range
+		// that was never acknowledged (stored by a child killed before it
+		// reported) has no known term: check only finds it intact.
 		for i := a; i <= m.ackedLast; i++ {
-			m.maybe[i] = m.acked[i]
-			delete(m.acked, i)
+			if term, ok := m.acked[i]; ok {
+				m.maybe[i] = term
+				delete(m.acked, i)
+			}
 		}
 		m.ackedLast = min(m.ackedLast, a-1)
 	case "c":
@@ -157,6 +166,31 @@ func (m *crashModel) apply(line string) error {
 		m.term = a
 	}
 	return nil
+}
+
+// TestCrashModelCutsOnlyKnownEntries replays what a child killed between
+// StoreLogs and its report leaves behind: entries 11 to 15 are in the WAL
+// but were never acknowledged. A later tail cut over them must not give
+// them a term (the model once recorded term 0, failing an intact entry).
+func TestCrashModelCutsOnlyKnownEntries(t *testing.T) {
+	m := newCrashModel()
+	for _, line := range []string{"t 3", "a 1 10 3", "a 16 20 3", "C 12"} {
+		if err := m.apply(line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := uint64(12); i <= 20; i++ {
+		term, maybe := m.maybe[i]
+		if _, acked := m.acked[i]; acked {
+			t.Errorf("entry %d still acknowledged after a cut at 12 began", i)
+		}
+		if known := i >= 16; maybe != known || (maybe && term != 3) {
+			t.Errorf("entry %d: maybe %v with term %d, want maybe %v with term 3", i, maybe, term, known)
+		}
+	}
+	if m.ackedLast != 11 || m.acked[11] != 0 || m.acked[10] != 3 {
+		t.Errorf("ackedLast %d, acked[10] %d, acked[11] %d; want 11, 3, 0", m.ackedLast, m.acked[10], m.acked[11])
+	}
 }
 
 // check verifies the WAL in dir against the model after a kill.
@@ -213,7 +247,7 @@ func TestKill9(t *testing.T) {
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	dir := t.TempDir()
-	m := &crashModel{acked: map[uint64]uint64{}, maybe: map[uint64]uint64{}, head: 1, counts: map[string]int{}}
+	m := newCrashModel()
 	for round := 0; round < rounds; round++ {
 		killAfter := 1 + rng.IntN(25)
 		crashRound(t, dir, m, killAfter)
