@@ -42,8 +42,11 @@ func TestCrashChild(t *testing.T) {
 }
 
 // crashChild writes until killed (or for at most 20 s, or until stdout is
-// gone). Lines: "a FROM TO TERM" stored; "C MIN" / "c MIN" tail cut begun /
-// done; "H FIRST" / "h FIRST" head deletion begun / done; "t TERM" term set.
+// gone). Lines: "s FROM TO TERM" / "a FROM TO" store begun / acknowledged;
+// "C MIN" / "c MIN" tail cut begun / done; "H FIRST" / "h FIRST" head
+// deletion begun / done; "t TERM" term set. A "begun" line is flushed
+// before the operation starts, so the parent hears of every write that may
+// have reached the disk.
 func crashChild(dir string) error {
 	w, err := Open(dir, crashOpts...)
 	if err != nil {
@@ -101,26 +104,34 @@ func crashStore(w *WAL, rng *rand.Rand, last, term, commit uint64, say func(stri
 	for i := from; i <= to; i++ {
 		logs = append(logs, crashEntry(i, term))
 	}
+	if err := say("s %d %d %d", from, to, term); err != nil {
+		return err
+	}
 	w.StageCommitIndex(commit)
 	if err := w.StoreLogs(logs); err != nil {
 		return err
 	}
-	return say("a %d %d %d", from, to, term)
+	return say("a %d %d", from, to)
 }
 
 // crashModel is what the parent learned from the child's reports.
+//
+// Raft's log is contiguous, so what must survive is a range: every index
+// from head (or a pending head deletion's target) to ackedLast. Any index
+// the WAL holds must hold what the child last began to store there: an
+// entry whose cut was acknowledged never comes back, and an entry the WAL
+// holds is never one that nobody stored.
 type crashModel struct {
-	acked       map[uint64]uint64 // index -> term of acknowledged entries
-	maybe       map[uint64]uint64 // entries of a tail cut begun, not acknowledged
+	stored      map[uint64]uint64 // index -> term of the last store begun there
+	ackedLast   uint64            // last index acknowledged and not cut since
 	head        uint64            // first index after the last acknowledged head deletion
 	pendingHead uint64            // target of a head deletion begun, not acknowledged
 	term        uint64            // last acknowledged term
-	ackedLast   uint64
-	counts      map[string]int // reports seen, by kind, for the test log
+	counts      map[string]int    // reports seen, by kind, for the test log
 }
 
 func newCrashModel() *crashModel {
-	return &crashModel{acked: map[uint64]uint64{}, maybe: map[uint64]uint64{}, head: 1, counts: map[string]int{}}
+	return &crashModel{stored: map[uint64]uint64{}, head: 1, counts: map[string]int{}}
 }
 
 func (m *crashModel) apply(line string) error {
@@ -131,34 +142,26 @@ func (m *crashModel) apply(line string) error {
 	}
 	m.counts[op]++
 	switch op {
-	case "a":
+	case "s":
 		if _, err := fmt.Sscan(line, &op, &a, &b, &c); err != nil {
 			return fmt.Errorf("bad line %q", line)
 		}
 		for i := a; i <= b; i++ {
-			m.acked[i] = c
+			m.stored[i] = c
+		}
+	case "a":
+		if _, err := fmt.Sscan(line, &op, &a, &b); err != nil {
+			return fmt.Errorf("bad line %q", line)
 		}
 		m.ackedLast = b
-		clear(m.maybe)
 	case "C":
-		// Only acknowledged entries move to maybe. An entry in the range
-		// that was never acknowledged (stored by a child killed before it
-		// reported) has no known term: check only finds it intact.
-		for i := a; i <= m.ackedLast; i++ {
-			if term, ok := m.acked[i]; ok {
-				m.maybe[i] = term
-				delete(m.acked, i)
-			}
-		}
 		m.ackedLast = min(m.ackedLast, a-1)
-	case "c":
-		clear(m.maybe)
 	case "H":
 		m.pendingHead = a
 	case "h":
-		for i := range m.acked {
+		for i := range m.stored {
 			if i < a {
-				delete(m.acked, i)
+				delete(m.stored, i)
 			}
 		}
 		m.head, m.pendingHead = a, 0
@@ -168,28 +171,29 @@ func (m *crashModel) apply(line string) error {
 	return nil
 }
 
-// TestCrashModelCutsOnlyKnownEntries replays what a child killed between
-// StoreLogs and its report leaves behind: entries 11 to 15 are in the WAL
-// but were never acknowledged. A later tail cut over them must not give
-// them a term (the model once recorded term 0, failing an intact entry).
-func TestCrashModelCutsOnlyKnownEntries(t *testing.T) {
+// TestCrashModel replays the reports of children killed at awkward
+// moments: between StoreLogs and its report (entries 11 to 15 and 21 to 22
+// stored, never acknowledged), and inside a tail cut.
+func TestCrashModel(t *testing.T) {
 	m := newCrashModel()
-	for _, line := range []string{"t 3", "a 1 10 3", "a 16 20 3", "C 12"} {
+	for _, line := range []string{
+		"t 3", "s 1 10 3", "a 1 10", "s 11 15 3", // killed in StoreLogs
+		"s 16 20 3", "a 16 20", "C 12", // killed in the cut
+		"t 4", "s 21 22 4", // killed in StoreLogs: the cut had not happened
+		"C 14", "c 14", "t 5", "s 14 14 5", "a 14 14",
+	} {
 		if err := m.apply(line); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for i := uint64(12); i <= 20; i++ {
-		term, maybe := m.maybe[i]
-		if _, acked := m.acked[i]; acked {
-			t.Errorf("entry %d still acknowledged after a cut at 12 began", i)
-		}
-		if known := i >= 16; maybe != known || (maybe && term != 3) {
-			t.Errorf("entry %d: maybe %v with term %d, want maybe %v with term 3", i, maybe, term, known)
+	want := map[uint64]uint64{1: 3, 10: 3, 11: 3, 13: 3, 14: 5, 15: 3, 20: 3, 21: 4, 22: 4}
+	for i, term := range want {
+		if m.stored[i] != term {
+			t.Errorf("entry %d: term %d, want %d", i, m.stored[i], term)
 		}
 	}
-	if m.ackedLast != 11 || m.acked[11] != 0 || m.acked[10] != 3 {
-		t.Errorf("ackedLast %d, acked[10] %d, acked[11] %d; want 11, 3, 0", m.ackedLast, m.acked[10], m.acked[11])
+	if m.ackedLast != 14 || m.term != 5 {
+		t.Errorf("ackedLast %d, term %d; want 14, 5", m.ackedLast, m.term)
 	}
 }
 
@@ -206,7 +210,7 @@ func (m *crashModel) check(t *testing.T, dir string) {
 	}
 	first, _ := w.FirstIndex()
 	last, _ := w.LastIndex()
-	if len(m.acked) > 0 && (first < m.head || first > max(m.head, m.pendingHead)) {
+	if m.ackedLast >= m.head && (first < m.head || first > max(m.head, m.pendingHead)) {
 		t.Fatalf("first index %d, want %d (or up to %d)", first, m.head, m.pendingHead)
 	}
 	if last < m.ackedLast {
@@ -217,14 +221,11 @@ func (m *crashModel) check(t *testing.T, dir string) {
 		if err := w.GetLog(i, &got); err != nil {
 			t.Fatalf("GetLog(%d) in [%d, %d]: %v", i, first, last, err)
 		}
-		want, ok := m.acked[i]
+		term, ok := m.stored[i]
 		if !ok {
-			want, ok = m.maybe[i]
+			t.Fatalf("after kill: entry %d (term %d) was never stored", i, got.Term)
 		}
-		if !ok { // written but never acknowledged: must still be intact
-			want = got.Term
-		}
-		if d := sameLog(&got, crashEntry(i, want)); d != "" {
+		if d := sameLog(&got, crashEntry(i, term)); d != "" {
 			t.Fatalf("after kill: %s", d)
 		}
 	}
