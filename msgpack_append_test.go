@@ -138,7 +138,9 @@ func checkRequestDecode(t *testing.T, name string, frame []byte) {
 	}
 }
 
-func TestAppendEntriesResponseEncodingMatchesGoMsgpack(t *testing.T) {
+// appendEntriesResponseEdgeCases are responses whose fields sit at the
+// boundaries of their encodings.
+func appendEntriesResponseEdgeCases() []*AppendEntriesResponse {
 	var cases []*AppendEntriesResponse
 	for i, b := range edgeBytes()[:5] {
 		cases = append(cases, &AppendEntriesResponse{RPCHeader: RPCHeader{ID: b, Addr: b}, Success: i%2 == 0, NoRetryBackoff: i%3 == 0})
@@ -149,7 +151,11 @@ func TestAppendEntriesResponseEncodingMatchesGoMsgpack(t *testing.T) {
 	for _, v := range edgeInts {
 		cases = append(cases, &AppendEntriesResponse{RPCHeader: RPCHeader{ProtocolVersion: ProtocolVersion(v)}})
 	}
-	for _, resp := range cases {
+	return cases
+}
+
+func TestAppendEntriesResponseEncodingMatchesGoMsgpack(t *testing.T) {
+	for _, resp := range appendEntriesResponseEdgeCases() {
 		want := libEncode(t, resp, false)
 		if got := appendAppendEntriesResponse(nil, resp); !bytes.Equal(got, want) {
 			t.Fatalf("%+v:\n got %q\nwant %q", resp, got, want)
@@ -383,6 +389,34 @@ func FuzzAppendEntriesDecode(f *testing.F) {
 			if enc, lib := appendAppendEntriesResponse(nil, &resp), libEncode(t, &resp, false); !bytes.Equal(enc, lib) {
 				t.Fatalf("response encoding differs:\n got %q\nwant %q", enc, lib)
 			}
+		}
+	})
+}
+
+// FuzzAppendEntriesResponseDecode: the response decoder never panics, and
+// whatever it accepts re-encodes exactly as go-msgpack encodes it, and that
+// encoding decodes, with our decoder and with go-msgpack's, to the same
+// response.
+func FuzzAppendEntriesResponseDecode(f *testing.F) {
+	for _, resp := range appendEntriesResponseEdgeCases() {
+		f.Add(libEncode(f, resp, false))
+	}
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		var resp AppendEntriesResponse
+		if decodeAppendEntriesResponse(frame, &resp) != nil {
+			return
+		}
+		enc := appendAppendEntriesResponse(nil, &resp)
+		if lib := libEncode(t, &resp, false); !bytes.Equal(enc, lib) {
+			t.Fatalf("encoding differs from go-msgpack:\n got %q\nwant %q", enc, lib)
+		}
+		var ours, lib AppendEntriesResponse
+		if err := decodeAppendEntriesResponse(enc, &ours); err != nil {
+			t.Fatalf("our own encoding does not decode: %v", err)
+		}
+		libDecode(t, enc, &lib)
+		if !reflect.DeepEqual(ours, lib) || !reflect.DeepEqual(ours, resp) {
+			t.Fatalf("%q decodes to\n %#v\nre-encoded, ours and go-msgpack's:\n %#v\n %#v", frame, resp, ours, lib)
 		}
 	})
 }

@@ -111,3 +111,50 @@ func FuzzServeConn(f *testing.F) {
 		}
 	})
 }
+
+// responseKinds make a response of each type a client may wait for.
+var responseKinds = []func() any{
+	func() any { return new(AppendEntriesResponse) },
+	func() any { return new(RequestVoteResponse) },
+	func() any { return new(RequestPreVoteResponse) },
+	func() any { return new(TimeoutNowResponse) },
+	func() any { return new(InstallSnapshotResponse) },
+}
+
+// FuzzReceiveResponse feeds arbitrary bytes to the client side of a
+// connection, as a broken or hostile server might answer: nothing may
+// panic, the memory allocated must follow the input's size, and a
+// connection is given up only with an error.
+func FuzzReceiveResponse(f *testing.F) {
+	snap := &InstallSnapshotResponse{RPCHeader: header("f"), Term: 3, Success: true}
+	for kind, c := range rpcCases() {
+		ok := append([]byte{0xa0}, libEncode(f, c.resp, false)...)
+		f.Add(byte(kind), append(ok, ok...))
+		f.Add(byte(kind), append([]byte("\xa4oops"), libEncode(f, c.resp, false)...))
+		f.Add(byte(kind), ok[:len(ok)-1])
+	}
+	f.Add(byte(4), append([]byte{0xa0}, libEncode(f, snap, false)...))
+	f.Add(byte(0), []byte("\xa0\xdf\x10\x00\x00\x00"))
+	f.Add(byte(1), []byte("\xdb\xff\xff\xff\xf0"))
+	trans := NewNetworkTransportWithConfig(&NetworkTransportConfig{
+		Stream: &failingStream{closed: make(chan struct{})}, Logger: hclog.NewNullLogger(), MaxRPCSize: 1 << 20})
+	f.Cleanup(func() { _ = trans.Close() })
+	f.Fuzz(func(t *testing.T, kind byte, input []byte) {
+		newResp := responseKinds[int(kind)%len(responseKinds)]
+		conn := memConn{bytes.NewReader(input)}
+		c := &netConn{conn: conn, r: bufio.NewReaderSize(conn, connBufferSize), codec: wireCodec{n: trans}}
+		before := allocatedBytes()
+		for { // every frame read consumes input, so the stream ends
+			reusable, err := c.receive(newResp())
+			if !reusable {
+				if err == nil {
+					t.Fatalf("connection given up without an error on %q", input)
+				}
+				break
+			}
+		}
+		if grew := allocatedBytes() - before; grew > 8<<20+200*uint64(len(input)) {
+			t.Fatalf("%d input bytes cost %d bytes", len(input), grew)
+		}
+	})
+}
