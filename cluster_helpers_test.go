@@ -206,13 +206,21 @@ func (s *safety) check(t *testing.T, c *rafttest.Cluster) {
 	s.checkApplied(t, c)
 }
 
-// checkApplied verifies that every LogFSM applied a prefix of one sequence.
+// appliedRecord is an FSM that records what it applied: rafttest.LogFSM,
+// or one that embeds it.
+type appliedRecord interface {
+	Indexes() []uint64
+	Commands() [][]byte
+}
+
+// checkApplied verifies that every FSM that records what it applied applied
+// a prefix of one sequence.
 func (s *safety) checkApplied(t *testing.T, c *rafttest.Cluster) {
 	t.Helper()
 	var longest []uint64
 	var longestCmds [][]byte
 	for _, n := range c.Nodes() {
-		fsm, ok := n.FSM().(*rafttest.LogFSM)
+		fsm, ok := n.FSM().(appliedRecord)
 		if !ok || n.Raft() == nil {
 			continue
 		}

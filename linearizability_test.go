@@ -118,17 +118,22 @@ func (h *history) add(op porcupine.Operation) {
 	h.ops = append(h.ops, op)
 }
 
-// client runs operations against whichever server leads.
-func (h *history) client(c *rafttest.Cluster, id, ops int, seed uint64) {
+// client runs operations against whichever server leads, a few
+// milliseconds apart, until stop is closed.
+func (h *history) client(c *rafttest.Cluster, id int, seed uint64, stop <-chan struct{}) {
 	rng := newRand(seed)
-	for i := 0; i < ops; i++ {
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			return
+		case <-time.After(time.Duration(rng.IntN(20)) * time.Millisecond):
+		}
 		in := regInput{key: fmt.Sprintf("k%d", rng.IntN(3))}
 		if rng.IntN(2) == 0 {
 			in.put, in.value = true, fmt.Sprintf("c%d-%d", id, i)
 		}
 		leader := anyLeader(c, rng.IntN(8))
 		if leader == nil {
-			time.Sleep(10 * time.Millisecond)
 			continue
 		}
 		call := h.clock.Add(1)
@@ -146,7 +151,13 @@ func (h *history) client(c *rafttest.Cluster, id, ops int, seed uint64) {
 // do performs one operation: a put through the log; a get either through
 // the log, or as a leader read (Barrier, then VerifyLeader, then the FSM).
 func (h *history) do(n *rafttest.Node, in regInput, logRead bool) (interface{}, error) {
+	// The Raft before the FSM: if the server restarts in between, r is shut
+	// down and fails, so a leader read never reads a fresh, empty FSM.
 	r := n.Raft()
+	fsm, _ := n.FSM().(*registerFSM)
+	if r == nil {
+		return nil, raft.ErrRaftShutdown // stopped by a crash
+	}
 	if in.put {
 		return nil, r.Apply([]byte("put "+in.key+" "+in.value), time.Second).Error()
 	}
@@ -163,7 +174,7 @@ func (h *history) do(n *rafttest.Node, in regInput, logRead bool) (interface{}, 
 	if err := r.VerifyLeader().Error(); err != nil {
 		return nil, err
 	}
-	return n.FSM().(*registerFSM).read(in.key), nil
+	return fsm.read(in.key), nil
 }
 
 // anyLeader returns a server that believes it leads, or nil. When several
@@ -183,7 +194,26 @@ func anyLeader(c *rafttest.Cluster, pick int) *rafttest.Node {
 }
 
 func TestLinearizableUnderChaos(t *testing.T) {
-	seed := testSeed(t, 11)
+	checkLinearizable(t, chaos(t, testSeed(t, 11), false))
+}
+
+// TestLinearizableUnderCrashes adds crashes to the chaos: in some rounds a
+// server, often the leader, stops (its stores keep what they acknowledged,
+// its FSM is lost) and comes back in a later round over its stores, with a
+// fresh FSM that it rebuilds from its snapshot and the log.
+func TestLinearizableUnderCrashes(t *testing.T) {
+	checkLinearizable(t, chaos(t, testSeed(t, 12), true))
+}
+
+// chaosRounds is the length of a chaos run: a round lasts 50 to 200 ms of
+// the bubble's virtual time.
+const chaosRounds = 40
+
+// chaos runs six clients against a five-server cluster while its network
+// partitions, drops, delays and duplicates messages, and, with crashes,
+// servers stop and restart. It checks Raft's safety invariants as it goes
+// and returns the clients' history.
+func chaos(t *testing.T, seed uint64, crashes bool) *history {
 	opts := rafttest.Options{Servers: 5, Seed: seed,
 		NewFSM: func(raft.ServerID) raft.FSM { return &registerFSM{} },
 		Config: func(c *raft.Config) {
@@ -196,27 +226,16 @@ func TestLinearizableUnderChaos(t *testing.T) {
 		watchSafety(c, s)
 		c.SetFaults(rafttest.Faults{Drop: 0.03, DropDelay: 5 * time.Millisecond, MaxDelay: 2 * time.Millisecond, Duplicate: 0.03})
 		var clients sync.WaitGroup
+		stop := make(chan struct{})
 		for id := 0; id < 6; id++ {
-			clients.Add(1)
-			go func() {
-				defer clients.Done()
-				h.client(c, id, 200, seed*100+uint64(id))
-			}()
+			clients.Go(func() { h.client(c, id, seed*100+uint64(id), stop) })
 		}
 		rng := newRand(seed)
 		nodes := c.Nodes()
-		done := make(chan struct{})
-		go func() { clients.Wait(); close(done) }()
-		for round := 0; ; round++ {
-			select {
-			case <-done:
-				c.Heal()
-				c.SetFaults(rafttest.Faults{})
-				mustConsistent(t, c)
-				s.check(t, c)
-				return
-			case <-time.After(time.Duration(50+rng.IntN(150)) * time.Millisecond):
-			}
+		var down *rafttest.Node // stopped by a crash, restarted a round later
+		stopped := 0
+		for round := 0; round < chaosRounds; round++ {
+			time.Sleep(time.Duration(50+rng.IntN(150)) * time.Millisecond)
 			c.Heal()
 			if round%3 != 2 { // two rounds of three are partitioned
 				var side []*rafttest.Node
@@ -228,8 +247,48 @@ func TestLinearizableUnderChaos(t *testing.T) {
 				c.Partition(side)
 			}
 			s.check(t, c)
+			switch {
+			case !crashes:
+			case down != nil:
+				restart(t, c, s, down)
+				down = nil
+			case rng.IntN(2) == 0:
+				down = nodes[rng.IntN(len(nodes))]
+				if l := anyLeader(c, rng.IntN(8)); l != nil && rng.IntN(2) == 0 {
+					down = l
+				}
+				if err := c.Stop(down); err != nil {
+					t.Fatal(err)
+				}
+				stopped++
+			}
 		}
+		close(stop)
+		clients.Wait()
+		if down != nil {
+			restart(t, c, s, down)
+		}
+		c.Heal()
+		c.SetFaults(rafttest.Faults{})
+		mustConsistent(t, c)
+		s.check(t, c)
+		t.Logf("%d rounds, %d servers stopped", chaosRounds, stopped)
 	})
+	return &h
+}
+
+// restart starts a crashed server again and watches its new Raft.
+func restart(t *testing.T, c *rafttest.Cluster, s *safety, n *rafttest.Node) {
+	t.Helper()
+	if err := c.Restart(n); err != nil {
+		t.Fatal(err)
+	}
+	s.watch(n.ID, n.Raft())
+}
+
+// checkLinearizable checks a history with porcupine.
+func checkLinearizable(t *testing.T, h *history) {
+	t.Helper()
 	res, info := porcupine.CheckOperationsVerbose(registerModel, h.ops, time.Minute)
 	t.Logf("%d operations checked", len(h.ops))
 	if res != porcupine.Ok {

@@ -132,6 +132,39 @@ func TestVoteRefusedWhileLeaderKnown(t *testing.T) {
 	})
 }
 
+// TestVoteSurvivesRestart: a server that voted in a term and restarted
+// before the term ended must not vote for another candidate in that term
+// (Figure 2: votedFor is persistent state), and may repeat its vote.
+func TestVoteSurvivesRestart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newLoneServer(t)
+		s.becomeLeaderB(t)
+		ask := func(trans *InmemTransport, candidate string) *RequestVoteResponse {
+			t.Helper()
+			var vote RequestVoteResponse
+			h := RPCHeader{ProtocolVersion: 3, ID: []byte(candidate), Addr: []byte(candidate)}
+			require.NoError(t, trans.RequestVote("a", "a", &RequestVoteRequest{RPCHeader: h, Term: 3,
+				LastLogIndex: 3, LastLogTerm: 2, LeadershipTransfer: true}, &vote))
+			return &vote
+		}
+		require.True(t, ask(s.peer, "c").Granted)
+		require.NoError(t, s.r.Shutdown().Error())
+
+		addrA, transA := NewInmemTransport("a")
+		s.peer.Connect(addrA, transA)
+		conf := DefaultConfig()
+		conf.LocalID, conf.LogLevel = "a", "off"
+		r, err := NewRaft(conf, &countFSM{}, s.store, s.store, s.snaps, transA)
+		require.NoError(t, err)
+		defer r.Shutdown()
+		require.Equal(t, uint64(3), r.CurrentTerm())
+		vote := ask(s.peer, "b")
+		require.False(t, vote.Granted, "a voted for c in term 3 before it restarted")
+		require.Equal(t, uint64(3), vote.Term)
+		require.True(t, ask(s.peer, "c").Granted, "the same vote may be given again")
+	})
+}
+
 func TestBadConfigurationEntryRefused(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newLoneServer(t)
