@@ -10,7 +10,7 @@ import (
 	"github.com/raftkit/raft"
 )
 
-var propSeed = flag.Uint64("wal.seed", 0, "replay TestAgainstReference with this seed")
+var propSeed = flag.Uint64("wal.seed", 0, "replay TestAgainstReference or TestKill9 with this seed")
 
 // refLog is the reference: a map from index to entry and the bounds.
 type refLog struct {
