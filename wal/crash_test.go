@@ -252,21 +252,17 @@ func TestKill9(t *testing.T) {
 	if testing.Short() {
 		rounds = 20
 	}
-	seed := *propSeed
-	if seed == 0 {
-		seed = uint64(time.Now().UnixNano())
-	}
-	// The seed fixes when each child is killed (after how many lines) and
-	// each child's random stream. Where inside an operation a kill lands
-	// still varies, and what it leaves behind steers later children, so a
-	// replay repeats a failing run closely, not always exactly.
-	t.Logf("seed %d (replay with -wal.seed=%d)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, 1))
+	rng := rand.New(rand.NewPCG(killSeed(t), 1))
 	dir := t.TempDir()
 	m := newCrashModel()
 	for round := 0; round < rounds; round++ {
 		killAfter := 1 + rng.IntN(25)
-		crashRound(t, dir, m, killAfter, rng.Uint64())
+		env := []string{crashDirEnv + "=" + dir, fmt.Sprintf("%s=%d", crashSeedEnv, rng.Uint64())}
+		killedChild(t, "TestCrashChild", env, killAfter, func(line string) {
+			if err := m.apply(line); err != nil {
+				t.Fatal(err)
+			}
+		})
 		m.check(t, dir)
 	}
 	t.Logf("%d rounds; reports: %v; log ends at %d with %d segments",
@@ -276,12 +272,15 @@ func TestKill9(t *testing.T) {
 	}
 }
 
-// crashRound starts a child and kills it once it has reported killAfter
-// lines.
-func crashRound(t *testing.T, dir string, m *crashModel, killAfter int, childSeed uint64) {
+// killedChild runs the test named child in a new process of this test
+// binary, with env added to its environment, and kills it once it has
+// printed killAfter lines. It hands every line to line, those printed
+// before the kill took effect included: what a child reported before it
+// died happened.
+func killedChild(t *testing.T, child string, env []string, killAfter int, line func(string)) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, fmt.Sprintf("%s=%d", crashSeedEnv, childSeed))
+	cmd := exec.Command(os.Args[0], "-test.run=^"+child+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -293,21 +292,30 @@ func crashRound(t *testing.T, dir string, m *crashModel, killAfter int, childSee
 	}
 	sc := bufio.NewScanner(stdout)
 	n := 0
-	for n < killAfter && sc.Scan() {
-		if err := m.apply(sc.Text()); err != nil {
-			t.Fatal(err)
-		}
-		n++
+	for ; n < killAfter && sc.Scan(); n++ {
+		line(sc.Text())
 	}
 	cmd.Process.Kill()
-	for sc.Scan() { // lines written before the kill were acknowledged too
-		if err := m.apply(sc.Text()); err != nil {
-			t.Fatal(err)
-		}
-		n++
+	for ; sc.Scan(); n++ {
+		line(sc.Text())
 	}
 	cmd.Wait()
 	if n < killAfter {
-		t.Fatalf("child stopped after %d lines: %s", n, stderr.String())
+		t.Fatalf("%s stopped after %d lines: %s", child, n, stderr.String())
 	}
+}
+
+// killSeed returns the seed of a kill -9 test: -wal.seed, or else one from
+// the clock. It fixes after how many lines each child is killed and each
+// child's random stream. Where inside an operation a kill lands still
+// varies, and what it leaves behind steers later children, so a replay
+// repeats a failing run closely, not always exactly.
+func killSeed(t *testing.T) uint64 {
+	t.Helper()
+	seed := *propSeed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	t.Logf("seed %d (replay with -wal.seed=%d)", seed, seed)
+	return seed
 }
