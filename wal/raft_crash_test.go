@@ -97,7 +97,9 @@ type crashCluster struct {
 	stores []*WAL
 }
 
-func startCrashCluster(dir string) (*crashCluster, error) {
+// startCrashCluster starts the cluster; opts, when given, holds each
+// server's WAL options.
+func startCrashCluster(dir string, opts ...[]Option) (*crashCluster, error) {
 	c := &crashCluster{}
 	var servers []raft.Server
 	var transports []*raft.InmemTransport
@@ -112,7 +114,11 @@ func startCrashCluster(dir string) (*crashCluster, error) {
 		}
 	}
 	for i, s := range servers {
-		if err := c.startServer(filepath.Join(dir, string(s.ID)), s.ID, transports[i], servers); err != nil {
+		var o []Option
+		if i < len(opts) {
+			o = opts[i]
+		}
+		if err := c.startServer(filepath.Join(dir, string(s.ID)), s.ID, transports[i], servers, o); err != nil {
 			c.close()
 			return nil, fmt.Errorf("start %s: %w", s.ID, err)
 		}
@@ -120,8 +126,8 @@ func startCrashCluster(dir string) (*crashCluster, error) {
 	return c, nil
 }
 
-func (c *crashCluster) startServer(dir string, id raft.ServerID, trans *raft.InmemTransport, servers []raft.Server) error {
-	store, err := Open(dir)
+func (c *crashCluster) startServer(dir string, id raft.ServerID, trans *raft.InmemTransport, servers []raft.Server, opts []Option) error {
+	store, err := Open(dir, opts...)
 	if err != nil {
 		return err
 	}
@@ -216,7 +222,22 @@ func TestClusterCrashChild(t *testing.T) {
 // until it is killed (or for at most 20 s). A failed Apply (leadership can
 // move on a loaded machine) is not reported and the client goes on.
 func clusterChild(dir string, seed uint64) error {
-	c, err := startCrashCluster(dir)
+	// Disks of different speeds: each server's segment writes wait up to
+	// 2 ms, so that the crash also lands while one server (the leader, often)
+	// has not yet written what the others acknowledged.
+	rng := rand.New(rand.NewPCG(seed, 99))
+	var opts [][]Option
+	for range clusterSize {
+		delay := time.Duration(rng.IntN(2000)) * time.Microsecond
+		fs := &faultFS{hook: func(op, path string) error {
+			if op == "write" && strings.HasSuffix(path, segSuffix) {
+				time.Sleep(delay)
+			}
+			return nil
+		}}
+		opts = append(opts, []Option{withFS(fs)})
+	}
+	c, err := startCrashCluster(dir, opts...)
 	if err != nil {
 		return err
 	}
