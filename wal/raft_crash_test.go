@@ -127,7 +127,9 @@ func startCrashCluster(dir string, opts ...[]Option) (*crashCluster, error) {
 }
 
 func (c *crashCluster) startServer(dir string, id raft.ServerID, trans *raft.InmemTransport, servers []raft.Server, opts []Option) error {
-	store, err := Open(dir, opts...)
+	// Small segments: the log rolls to new segments, and compaction drops
+	// whole ones, while the crashes happen.
+	store, err := Open(dir, append([]Option{WithSegmentSize(64 << 10)}, opts...)...)
 	if err != nil {
 		return err
 	}
@@ -311,5 +313,6 @@ func TestClusterKill9(t *testing.T) {
 		}
 		c.close()
 	}
-	t.Logf("%d rounds, %d acknowledged commands, all kept", rounds, len(acked))
+	segs := segFiles(t, filepath.Join(dir, "n0"))
+	t.Logf("%d rounds, %d acknowledged commands, all kept; n0's newest segment: %s", rounds, len(acked), filepath.Base(segs[len(segs)-1]))
 }
