@@ -198,9 +198,10 @@ func TestLinearizableUnderChaos(t *testing.T) {
 }
 
 // TestLinearizableUnderCrashes adds crashes to the chaos: in some rounds a
-// server, often the leader, stops (its stores keep what they acknowledged,
-// its FSM is lost) and comes back in a later round over its stores, with a
-// fresh FSM that it rebuilds from its snapshot and the log.
+// server, often the leader, crashes (its stores keep what they acknowledged
+// before that instant, and no write in flight lands; its FSM is lost) and
+// comes back in a later round over its stores, with a fresh FSM that it
+// rebuilds from its snapshot and the log.
 func TestLinearizableUnderCrashes(t *testing.T) {
 	checkLinearizable(t, chaos(t, testSeed(t, 12), true))
 }
@@ -260,6 +261,9 @@ func chaos(t *testing.T, seed uint64, crashes bool) *history {
 				if l := anyLeader(c, rng.IntN(8)); l != nil && rng.IntN(2) == 0 {
 					down = l
 				}
+				// A crash, not a clean stop: from this instant nothing more
+				// reaches its disk, the writes in flight included.
+				down.Store.FailWrites(true)
 				if err := c.Stop(down); err != nil {
 					t.Fatal(err)
 				}
@@ -283,6 +287,7 @@ func chaos(t *testing.T, seed uint64, crashes bool) *history {
 // restart starts a crashed server again and watches its new Raft.
 func restart(t *testing.T, c *rafttest.Cluster, s *safety, n *rafttest.Node) {
 	t.Helper()
+	n.Store.FailWrites(false)
 	if err := c.Restart(n); err != nil {
 		t.Fatal(err)
 	}
