@@ -60,23 +60,25 @@ func (s *Store) failing() bool {
 // StoreLog stores an entry unless writes fail.
 func (s *Store) StoreLog(l *raft.Log) error { return s.StoreLogs([]*raft.Log{l}) }
 
-// StoreLogs stores entries unless writes fail.
+// StoreLogs stores entries unless writes fail. With a write delay the
+// entries land at the end of it, so writes that start failing meanwhile (a
+// crash during a slow write) lose them.
 func (s *Store) StoreLogs(ls []*raft.Log) error {
 	s.mu.Lock()
-	fail, delay := s.fail, s.delay
+	delay := s.delay
 	s.mu.Unlock()
 	if delay > 0 {
 		time.Sleep(delay)
 	}
-	if fail {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail {
 		return ErrInjected
 	}
 	if err := s.InmemStore.StoreLogs(ls); err != nil {
 		return err
 	}
-	s.mu.Lock()
 	s.writes++
-	s.mu.Unlock()
 	return nil
 }
 
