@@ -212,8 +212,9 @@ const chaosRounds = 40
 
 // chaos runs six clients against a five-server cluster, whose disks take 0
 // to 2 ms per write, while its network partitions, drops, delays and
-// duplicates messages, and, with crashes, servers stop and restart. It checks Raft's safety invariants as it goes
-// and returns the clients' history.
+// duplicates messages, and, with crashes, servers crash and restart. It
+// checks Raft's safety invariants as it goes and returns the clients'
+// history.
 func chaos(t *testing.T, seed uint64, crashes bool) *history {
 	opts := rafttest.Options{Servers: 5, Seed: seed,
 		NewFSM: func(raft.ServerID) raft.FSM { return &registerFSM{} },
@@ -236,8 +237,8 @@ func chaos(t *testing.T, seed uint64, crashes bool) *history {
 		for _, n := range nodes { // disks of different speeds
 			n.Store.SetWriteDelay(time.Duration(rng.IntN(3)) * time.Millisecond)
 		}
-		var down *rafttest.Node // stopped by a crash, restarted a round later
-		stopped := 0
+		var down *rafttest.Node // crashed, restarted a round later
+		crashed := 0
 		for round := 0; round < chaosRounds; round++ {
 			time.Sleep(time.Duration(50+rng.IntN(150)) * time.Millisecond)
 			c.Heal()
@@ -267,7 +268,7 @@ func chaos(t *testing.T, seed uint64, crashes bool) *history {
 				if err := c.Stop(down); err != nil {
 					t.Fatal(err)
 				}
-				stopped++
+				crashed++
 			}
 		}
 		close(stop)
@@ -279,7 +280,7 @@ func chaos(t *testing.T, seed uint64, crashes bool) *history {
 		c.SetFaults(rafttest.Faults{})
 		mustConsistent(t, c)
 		s.check(t, c)
-		t.Logf("%d rounds, %d servers stopped", chaosRounds, stopped)
+		t.Logf("%d rounds, %d crashes", chaosRounds, crashed)
 	})
 	return &h
 }
