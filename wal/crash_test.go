@@ -245,14 +245,11 @@ func (m *crashModel) check(t *testing.T, dir string) {
 // TestKill9 kills a writing child process hundreds of times at random
 // points and checks after each kill that no acknowledged write was lost.
 func TestKill9(t *testing.T) {
-	if os.Getenv(crashDirEnv) != "" {
-		t.Skip("child")
-	}
 	rounds := 300
 	if testing.Short() {
 		rounds = 20
 	}
-	rng := rand.New(rand.NewPCG(killSeed(t), 1))
+	rng := killRand(t, 1)
 	dir := t.TempDir()
 	m := newCrashModel()
 	for round := 0; round < rounds; round++ {
@@ -305,17 +302,18 @@ func killedChild(t *testing.T, child string, env []string, killAfter int, line f
 	}
 }
 
-// killSeed returns the seed of a kill -9 test: -wal.seed, or else one from
-// the clock. It fixes after how many lines each child is killed and each
-// child's random stream. Where inside an operation a kill lands still
-// varies, and what it leaves behind steers later children, so a replay
-// repeats a failing run closely, not always exactly.
-func killSeed(t *testing.T) uint64 {
+// killRand returns the random source of a kill -9 test, seeded with
+// -wal.seed or else from the clock; the seed is logged. It fixes after how
+// many lines each child is killed and each child's random stream. Where
+// inside an operation a kill lands still varies, and what it leaves behind
+// steers later children, so a replay repeats a failing run closely, not
+// always exactly.
+func killRand(t *testing.T, stream uint64) *rand.Rand {
 	t.Helper()
 	seed := *propSeed
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
 	}
 	t.Logf("seed %d (replay with -wal.seed=%d)", seed, seed)
-	return seed
+	return rand.New(rand.NewPCG(seed, stream))
 }

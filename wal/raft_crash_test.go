@@ -2,10 +2,8 @@ package wal
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/raftkit/raft"
+	"github.com/raftkit/raft/rafttest"
 )
 
 // The cluster kill -9 test runs three raft servers over this package's WAL
@@ -33,67 +32,11 @@ const (
 	clusterSize    = 3
 )
 
-// setFSM records the commands applied to it.
-type setFSM struct {
-	mu      sync.Mutex
-	applied map[string]bool // guarded by mu
-}
-
-func (f *setFSM) Apply(l *raft.Log) interface{} {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.applied[string(l.Data)] = true
-	return nil
-}
-
-func (f *setFSM) has(cmd string) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.applied[cmd]
-}
-
-func (f *setFSM) Snapshot() (raft.FSMSnapshot, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	cmds := make([]string, 0, len(f.applied))
-	for c := range f.applied {
-		cmds = append(cmds, c)
-	}
-	return setSnapshot(cmds), nil
-}
-
-func (f *setFSM) Restore(rc io.ReadCloser) error {
-	defer rc.Close()
-	var cmds []string
-	if err := json.NewDecoder(rc).Decode(&cmds); err != nil {
-		return err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.applied = make(map[string]bool, len(cmds))
-	for _, c := range cmds {
-		f.applied[c] = true
-	}
-	return nil
-}
-
-type setSnapshot []string
-
-func (s setSnapshot) Persist(sink raft.SnapshotSink) error {
-	if err := json.NewEncoder(sink).Encode([]string(s)); err != nil {
-		sink.Cancel()
-		return err
-	}
-	return sink.Close()
-}
-
-func (setSnapshot) Release() {}
-
 // crashCluster is three servers in one process, each over its own WAL and
 // file snapshot store under dir, talking through in-memory transports.
 type crashCluster struct {
 	rafts  []*raft.Raft
-	fsms   []*setFSM
+	fsms   []*rafttest.LogFSM
 	stores []*WAL
 }
 
@@ -154,7 +97,7 @@ func (c *crashCluster) startServer(dir string, id raft.ServerID, trans *raft.Inm
 			return err
 		}
 	}
-	fsm := &setFSM{applied: map[string]bool{}}
+	fsm := rafttest.NewLogFSM()
 	r, err := raft.NewRaft(conf, fsm, store, store, snaps, trans)
 	if err != nil {
 		return err
@@ -281,14 +224,11 @@ func clusterChild(dir string, seed uint64) error {
 // random points and checks after each kill that every acknowledged command
 // survived.
 func TestClusterKill9(t *testing.T) {
-	if os.Getenv(clusterDirEnv) != "" {
-		t.Skip("child")
-	}
 	rounds := 20
 	if testing.Short() {
 		rounds = 4
 	}
-	rng := rand.New(rand.NewPCG(killSeed(t), 2))
+	rng := killRand(t, 2)
 	dir := t.TempDir()
 	var acked []string
 	for round := range rounds {
@@ -305,8 +245,12 @@ func TestClusterKill9(t *testing.T) {
 			c.close()
 			t.Fatalf("round %d: after kill -9: %v", round, err)
 		}
+		applied := map[string]bool{}
+		for _, cmd := range c.fsms[l].Commands() {
+			applied[string(cmd)] = true
+		}
 		for _, cmd := range acked {
-			if !c.fsms[l].has(cmd) {
+			if !applied[cmd] {
 				c.close()
 				t.Fatalf("round %d: acknowledged command %s lost (%d acknowledged in all)", round, cmd, len(acked))
 			}
